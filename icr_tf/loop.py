@@ -1,0 +1,282 @@
+"""The outer training loop: state, checkpoints, summaries, samples, progress. The update itself is `TrainStep`.
+
+model_dir layout (see WORKSPACE.md):
+  run.json                     the architecture and data of the run; a run of another architecture is refused
+  operative_config.gin         the gin config in effect (operative_config.resume-<step>.gin for each resume)
+  checkpoints/ckpt-<step>      step counter, examples seen, G, D, EMA of G, both optimizers (rolling, keep N)
+  summaries/train/             TensorBoard events: every loss and term, logits, grad norms, learning rates,
+                               steps/s, fixed-z sample grids, the config as text
+  samples/step_<step>.png      fixed-z sample grids of the EMA generator
+"""
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import gin
+import keras
+import numpy as np
+import tensorflow as tf
+
+from icr_tf import data, images, losses, models, regularizers
+from icr_tf.errors import ConfigError, UserError
+from icr_tf.train_step import TrainStep
+
+gin.external_configurable(keras.optimizers.Adam, module="keras.optimizers")
+
+
+@dataclasses.dataclass
+class GanState:
+  """Everything a checkpoint holds."""
+  generator: keras.Model
+  discriminator: keras.Model
+  generator_ema: keras.Model
+  g_optimizer: keras.optimizers.Optimizer
+  d_optimizer: keras.optimizers.Optimizer
+  step: tf.Variable  # G steps done
+  examples_seen: tf.Variable  # real examples read by the whole run: the data position
+
+  def checkpoint(self) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(step=self.step, examples_seen=self.examples_seen, generator=self.generator,
+                               discriminator=self.discriminator, generator_ema=self.generator_ema,
+                               g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
+
+
+def _default_optimizer():
+  return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.999)
+
+
+def build_state(strategy, arch, g_optimizer=None, d_optimizer=None, seed=0) -> GanState:
+  """Builds models, EMA copy and optimizers inside `strategy.scope()`; optimizers are built before the first step.
+
+  The initial weights are a function of `seed` (it seeds Keras' global random state, as keras.utils.set_random_seed).
+  """
+  keras.utils.set_random_seed(seed)
+  with strategy.scope():
+    generator = models.build_generator(arch)
+    discriminator = models.build_discriminator(arch)
+    generator_ema = models.build_generator(arch, name="generator_ema")
+    generator_ema.set_weights(generator.get_weights())
+    g_opt = (g_optimizer or _default_optimizer)()
+    d_opt = (d_optimizer or _default_optimizer)()
+    g_opt.build(generator.trainable_variables)
+    d_opt.build(discriminator.trainable_variables)
+    agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step", aggregation=agg)
+    seen = tf.Variable(0, dtype=tf.int64, trainable=False, name="examples_seen", aggregation=agg)
+  return GanState(generator, discriminator, generator_ema, g_opt, d_opt, step, seen)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+  """The paths of a model_dir."""
+  root: str
+
+  @property
+  def checkpoints(self):
+    return os.path.join(self.root, "checkpoints")
+
+  @property
+  def summaries(self):
+    return os.path.join(self.root, "summaries", "train")
+
+  @property
+  def samples(self):
+    return os.path.join(self.root, "samples")
+
+  @property
+  def run_json(self):
+    return os.path.join(self.root, "run.json")
+
+  def read_run(self):
+    if not os.path.exists(self.run_json):
+      return None
+    with open(self.run_json) as f:
+      return json.load(f)
+
+  def check_architecture(self, arch) -> None:
+    """Refuses a model_dir that holds a run of another architecture (before anything is written)."""
+    run = self.read_run()
+    if run is None:
+      if tf.train.latest_checkpoint(self.checkpoints):
+        raise ConfigError(f"model_dir {self.root} holds checkpoints but no run.json; use another --model_dir")
+      return
+    theirs = run.get("architecture", {})
+    ours = arch.to_dict()
+    if theirs != ours:
+      diff = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in ours if theirs.get(k) != ours[k])
+      raise ConfigError(f"model_dir {self.root} holds a run of another architecture ({diff}); choose another "
+                        "--model_dir or the config of that run")
+
+  def write_run(self, arch, source, extra):
+    os.makedirs(self.root, exist_ok=True)
+    run = {"architecture": arch.to_dict(), "data": dataclasses.asdict(source), **extra}
+    tmp = self.run_json + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(run, f, indent=2, sort_keys=True)
+    os.replace(tmp, self.run_json)
+
+
+def sample_inputs(arch, count, seed=1234):
+  """Fixed z [count, z_dim] (and labels: class i % num_classes) for sample grids."""
+  z = tf.random.stateless_normal([count, arch.z_dim], seed=[seed, 0])
+  labels = tf.range(count, dtype=tf.int32) % arch.num_classes if arch.conditional else None
+  return z, labels
+
+
+def generate(generator, arch, z, labels, batch_size=256):
+  """G(z) in inference mode, in batches: float [N, R, R, C] in [-1, 1] as numpy."""
+  out = []
+  for start in range(0, int(z.shape[0]), batch_size):
+    lab = None if labels is None else labels[start:start + batch_size]
+    out.append(models.call_model(generator, arch, z[start:start + batch_size], lab, training=False).numpy())
+  return np.concatenate(out, axis=0)
+
+
+def _format_duration(seconds):
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(seconds)
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+_SUMMARY_NAMES = {
+    "d_loss": "losses/d_total", "d_adv": "losses/d_adversarial", "g_loss": "losses/g_total",
+    "g_adv": "losses/g_adversarial", "reg_real": "regularizers/real_consistency",
+    "reg_fake": "regularizers/fake_consistency", "reg_zcr_dis": "regularizers/zcr_discriminator",
+    "reg_zcr_gen": "regularizers/zcr_generator", "d_real": "logits/d_real", "d_fake": "logits/d_fake",
+    "d_grad_norm": "grad_norm/discriminator", "g_grad_norm": "grad_norm/generator",
+}
+
+
+def _learning_rate(optimizer):
+  lr = optimizer.learning_rate
+  return float(lr(optimizer.iterations) if callable(lr) else lr)
+
+
+class NonFiniteError(UserError):
+  """A loss, gradient or weight became NaN or Inf."""
+
+
+@gin.configurable(denylist=["model_dir", "strategy", "print_fn"])
+def train(model_dir, strategy=None, num_steps=gin.REQUIRED, batch_size=64, seed=0, loss=None, g_optimizer=None,
+          d_optimizer=None, log_every=100, checkpoint_every=1000, sample_every=1000, keep_checkpoints=3,
+          num_samples=64, print_fn=print):
+  """Trains (or resumes) the run in `model_dir` to `num_steps` G steps. Returns a dict describing the result.
+
+  Args (gin-bindable):
+    num_steps:         the budget in G steps (n_dis D steps each)
+    batch_size:        the global batch size (split over replicas)
+    seed:              seed of the initial weights, the data order, z, labels of fakes, augmentations and dz
+    loss:              the adversarial loss, e.g. @Hinge(); default @NonSaturating()
+    g_optimizer/d_optimizer: optimizer factories, e.g. @G/keras.optimizers.Adam; default Adam(2e-4, 0.5, 0.999)
+    log_every:         steps between console lines and scalar summaries
+    checkpoint_every:  steps between checkpoints (and one at the end)
+    sample_every:      steps between fixed-z sample grids (and one at the end)
+    keep_checkpoints:  rolling checkpoints kept
+    num_samples:       images in a sample grid
+  """
+  strategy = strategy or tf.distribute.get_strategy()
+  for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("log_every", log_every),
+                      ("checkpoint_every", checkpoint_every), ("sample_every", sample_every)):
+    if not isinstance(value, int) or value < 1:
+      raise ConfigError(f"train.{name} must be a positive integer; got {value!r}")
+  if batch_size % strategy.num_replicas_in_sync:
+    raise ConfigError(f"train.batch_size={batch_size} is not divisible by the {strategy.num_replicas_in_sync} "
+                      "replicas of the strategy")
+  loss = loss or losses.NonSaturating()
+  arch = models.architecture()
+  source = data.data_source()
+  info = data.dataset_info(source)
+  if arch.conditional and arch.num_classes != info.num_classes:
+    raise ConfigError(f"architecture.num_classes={arch.num_classes} but {source.name} has {info.num_classes} classes")
+  consistency = regularizers.consistency()
+  run_dir = RunDir(model_dir)
+  run_dir.check_architecture(arch)
+
+  state = build_state(strategy, arch, g_optimizer, d_optimizer, seed)
+  checkpoint = state.checkpoint()
+  manager = tf.train.CheckpointManager(checkpoint, run_dir.checkpoints, max_to_keep=keep_checkpoints,
+                                       step_counter=state.step, checkpoint_interval=None)
+  if manager.latest_checkpoint:
+    try:
+      checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    except (ValueError, AssertionError, tf.errors.OpError) as e:
+      raise ConfigError(f"the checkpoint {manager.latest_checkpoint} does not fit this architecture "
+                        f"({str(e).splitlines()[0][:200]}); choose another --model_dir") from None
+  start_step = int(state.step.numpy())
+  run_dir.write_run(arch, source, {"loss": loss.name, "consistency": consistency.name, "batch_size": batch_size})
+
+  trainer = TrainStep(strategy, state, arch, loss, consistency, batch_size, seed)
+  dataset = data.distributed_train_dataset(strategy, source, arch.resolution, arch.channels, batch_size, seed,
+                                           int(state.examples_seen.numpy()))
+  iterator = iter(dataset)
+  writer = tf.summary.create_file_writer(run_dir.summaries)
+  sample_z, sample_labels = sample_inputs(arch, num_samples)
+  examples_per_step = trainer.n_dis * batch_size
+
+  def write_samples(step):
+    grid = images.grid(data.to_uint8(generate(state.generator_ema, arch, sample_z, sample_labels)).numpy(),
+                       rows=arch.num_classes if arch.conditional and arch.num_classes <= num_samples else None)
+    path = images.write_png(os.path.join(run_dir.samples, f"step_{step:07d}.png"), grid)
+    with writer.as_default(step=step):
+      tf.summary.image("samples/generator_ema", grid[None], max_outputs=1)
+    return path
+
+  print_fn(f"training {arch.family.name} ({consistency.name}, {loss.name}) on {source.name}:{source.split} "
+           f"[{info.num_examples} images] in {model_dir}: step {start_step} -> {num_steps}, batch {batch_size}, "
+           f"{strategy.num_replicas_in_sync} replica(s)")
+  step, sample_path, metrics = start_step, None, {}
+  rate, first = float("nan"), True
+  while step < num_steps:
+    events = [num_steps] + [(step // every + 1) * every for every in (log_every, checkpoint_every, sample_every)]
+    n = min(events) - step
+    t0 = time.perf_counter()
+    metrics = {k: float(v) for k, v in trainer(iterator, n).items()}
+    elapsed = time.perf_counter() - t0
+    state.examples_seen.assign_add(n * examples_per_step)
+    step += n
+    bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    if bad:
+      raise NonFiniteError(f"non-finite {', '.join(bad)} in steps {step - n + 1}-{step}; the last finite checkpoint "
+                           f"is {manager.latest_checkpoint or '(none)'}; lower the learning rate or check the data")
+    if not first:  # the first call includes tracing
+      rate = n / elapsed if math.isnan(rate) else 0.7 * rate + 0.3 * n / elapsed
+    if first:
+      _write_config(run_dir, writer, start_step)
+      first = False
+    if step % log_every == 0 or step == num_steps:
+      with writer.as_default(step=step):
+        for k, v in metrics.items():
+          tf.summary.scalar(_SUMMARY_NAMES.get(k, k), v)
+        tf.summary.scalar("optimizer/g_learning_rate", _learning_rate(state.g_optimizer))
+        tf.summary.scalar("optimizer/d_learning_rate", _learning_rate(state.d_optimizer))
+        if math.isfinite(rate):
+          tf.summary.scalar("perf/steps_per_sec", rate)
+      eta = (num_steps - step) / rate if rate > 0 else float("nan")
+      shown = " ".join(f"{k} {metrics[k]:.4g}" for k in ("d_loss", "g_loss", "d_real", "d_fake") if k in metrics)
+      print_fn(f"step {step}/{num_steps} ({100.0 * step / num_steps:.1f}%) | "
+               f"{rate:.2f} steps/s | ETA {_format_duration(eta)} | {shown}")
+    if step % sample_every == 0 or step == num_steps:
+      sample_path = write_samples(step)
+    if step % checkpoint_every == 0 or step == num_steps:
+      manager.save(checkpoint_number=step)
+  writer.flush()
+  if sample_path is None:  # the budget was already reached
+    sample_path = write_samples(step)
+  return {"step": step, "samples": sample_path, "metrics": metrics, "model_dir": model_dir,
+          "checkpoint": manager.latest_checkpoint}
+
+
+def _write_config(run_dir, writer, start_step):
+  """Writes the operative gin config (what was really used) to model_dir and to TensorBoard."""
+  config = gin.operative_config_str()
+  name = "operative_config.gin" if start_step == 0 else f"operative_config.resume-{start_step}.gin"
+  with open(os.path.join(run_dir.root, name), "w") as f:
+    f.write(config)
+  with writer.as_default(step=start_step):
+    tf.summary.text("config/operative_gin", "\n".join("    " + line for line in config.splitlines()))
