@@ -9,8 +9,9 @@ D's loss (Alg. 1 and 2 of Zhao et al. 2020), averaged over the global batch:
 and G's:
   L_G = L_adv_G(D(G(z))) + lambda_gen L_gen
 with the terms of `icr_tf.regularizers`. G runs in training mode throughout (batch statistics in its batch norms).
-D sees the real, fake and augmented batches in one call over their concatenation (`fused_d_call`) or in one call
-each; D has no batch-dependent layers, so both give the same logits.
+D sees the real, fake and augmented batches of a D update in one call over their concatenation (as compare_gan):
+exact, since D has no batch-dependent layer, and one spectral-norm power iteration per D update. It was never slower
+than one call per batch (WORKSPACE.md, "One D call or several").
 """
 
 import gin
@@ -37,7 +38,6 @@ class TrainStep:
     strategy, state (a `loop.GanState`), arch, loss (an `AdversarialLoss`), consistency (`regularizers.Consistency`),
     global_batch_size, seed: given by the loop.
     n_dis*: D updates per G update; each takes its own real batch.
-    fused_d_call*: one D call over the concatenated real/fake/augmented batches (True) or one call per batch.
     ema_decay*: decay of the exponential moving average of G's weights (state.generator_ema), which samples,
       evaluation and export use; with 0 the 'average' is a copy of G.
     ema_start_step*: before this step the EMA copies G's weights; after it the decay ramps up to ema_decay as
@@ -46,8 +46,8 @@ class TrainStep:
       more for the norm (the optimizer all-reduces them again), so turn it off for speed on large models.
   """
 
-  def __init__(self, strategy, state, arch, loss, consistency, global_batch_size, seed, n_dis=1, fused_d_call=True,
-               ema_decay=0.999, ema_start_step=0, grad_norms=True):
+  def __init__(self, strategy, state, arch, loss, consistency, global_batch_size, seed, n_dis=1, ema_decay=0.999,
+               ema_start_step=0, grad_norms=True):
     self.strategy = strategy
     self.state = state
     self.arch = arch
@@ -56,7 +56,6 @@ class TrainStep:
     self.global_batch_size = global_batch_size
     self.seed = tf.constant([seed, 0x1CE], tf.int64)
     self.n_dis = n_dis
-    self.fused_d_call = fused_d_call
     self.ema_decay = float(ema_decay)
     self.ema_start_step = ema_start_step
     self.grad_norms = grad_norms
@@ -87,18 +86,15 @@ class TrainStep:
     return call_model(self.state.generator, self.arch, z, labels, training=True)
 
   def _discriminate(self, groups):
-    """groups: list of (images, labels). Returns the list of logits [b] of each group."""
-    d = self.state.discriminator
-    if not self.fused_d_call:
-      return [call_model(d, self.arch, images, labels, training=True) for images, labels in groups]
+    """groups: list of (images, labels). One D call over their concatenation; returns the logits [b] of each group."""
+    if len(groups) == 1:
+      return [call_model(self.state.discriminator, self.arch, groups[0][0], groups[0][1], training=True)]
     images = tf.concat([g[0] for g in groups], axis=0)
     labels = tf.concat([g[1] for g in groups], axis=0) if self.arch.conditional else None
-    logits = call_model(d, self.arch, images, labels, training=True)
-    return tf.split(logits, [tf.shape(g[0])[0] for g in groups], axis=0)
+    logits = call_model(self.state.discriminator, self.arch, images, labels, training=True)
+    return tf.split(logits, [g[0].shape[0] for g in groups], axis=0)
 
   def _grad_norm(self, grads):
-    if not self.grad_norms:
-      return {}
     ctx = tf.distribute.get_replica_context()
     if self.strategy.num_replicas_in_sync > 1:
       grads = ctx.all_reduce(_SUM, grads)

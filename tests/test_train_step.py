@@ -1,5 +1,5 @@
 """The train step: every loss x regularizer on one device and on 2 replicas, 1 vs 2 replicas agree, one trace,
-identity augmentation gives zero consistency, fused and separate D calls agree, n_dis and EMA bookkeeping."""
+identity augmentation gives zero consistency, one D call over a concatenation is exact, n_dis and EMA bookkeeping."""
 
 import itertools
 

@@ -1,7 +1,7 @@
 """Measures train-step speed of variants against each other, in one process, as medians and ratios.
 
-  python tools/benchmark.py --gin_file=fashion_mnist/icr.gin --variant="fused=TrainStep.fused_d_call=True" \
-      --variant="separate=TrainStep.fused_d_call=False"
+  python tools/benchmark.py --gin_file=fashion_mnist/common.gin --variant="baseline=" \
+      --variant="icr=include 'regularizers/icr.gin'"
 
 Each variant is `name=binding[;binding...]` on top of the gin files. The variants run in rounds (A B A B ...) so that
 a change in the machine's load hits all of them alike; each round times `--steps` steps after a warm-up call that
