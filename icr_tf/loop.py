@@ -165,7 +165,7 @@ class NonFiniteError(UserError):
 @gin.configurable(denylist=["model_dir", "strategy", "print_fn"])
 def train(model_dir, strategy=None, num_steps=gin.REQUIRED, batch_size=64, seed=0, loss=None, g_optimizer=None,
           d_optimizer=None, log_every=100, checkpoint_every=1000, sample_every=1000, keep_checkpoints=3,
-          num_samples=64, print_fn=print):
+          num_samples=64, eval_every=None, evaluator=None, print_fn=print):
   """Trains (or resumes) the run in `model_dir` to `num_steps` G steps. Returns a dict describing the result.
 
   Args (gin-bindable):
@@ -179,10 +179,16 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, batch_size=64, seed=
     sample_every:      steps between fixed-z sample grids (and one at the end)
     keep_checkpoints:  rolling checkpoints kept
     num_samples:       images in a sample grid
+    eval_every:        steps between evaluations (and one at the end); None: no evaluation
+    evaluator:         callable(generator, arch, step) -> {metric name: float}, with attribute `best_metric`: the
+                       metric (lower is better) by which the best checkpoint is kept in <model_dir>/best
   """
   strategy = strategy or tf.distribute.get_strategy()
+  if (eval_every is None) != (evaluator is None):
+    raise ConfigError("set both train.eval_every and train.evaluator, or neither")
   for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("log_every", log_every),
-                      ("checkpoint_every", checkpoint_every), ("sample_every", sample_every)):
+                      ("checkpoint_every", checkpoint_every), ("sample_every", sample_every),
+                      ("eval_every", eval_every or 1)):
     if not isinstance(value, int) or value < 1:
       raise ConfigError(f"train.{name} must be a positive integer; got {value!r}")
   if batch_size % strategy.num_replicas_in_sync:
@@ -227,13 +233,16 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, batch_size=64, seed=
       tf.summary.image("samples/generator_ema", grid[None], max_outputs=1)
     return path
 
+  evals = _Evals(run_dir, state, arch, evaluator, writer, print_fn, start_step) if evaluator else None
+
   print_fn(f"training {arch.family.name} ({consistency.name}, {loss.name}) on {source.name}:{source.split} "
            f"[{info.num_examples} images] in {model_dir}: step {start_step} -> {num_steps}, batch {batch_size}, "
            f"{strategy.num_replicas_in_sync} replica(s)")
   step, sample_path, metrics = start_step, None, {}
   rate, first = float("nan"), True
   while step < num_steps:
-    events = [num_steps] + [(step // every + 1) * every for every in (log_every, checkpoint_every, sample_every)]
+    everies = (log_every, checkpoint_every, sample_every) + ((eval_every,) if eval_every else ())
+    events = [num_steps] + [(step // every + 1) * every for every in everies]
     n = min(events) - step
     t0 = time.perf_counter()
     metrics = {k: float(v) for k, v in trainer(iterator, n).items()}
@@ -265,11 +274,62 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, batch_size=64, seed=
       sample_path = write_samples(step)
     if step % checkpoint_every == 0 or step == num_steps:
       manager.save(checkpoint_number=step)
+    if eval_every and (step % eval_every == 0 or step == num_steps):
+      evals.evaluate(step)
   writer.flush()
   if sample_path is None:  # the budget was already reached
     sample_path = write_samples(step)
   return {"step": step, "samples": sample_path, "metrics": metrics, "model_dir": model_dir,
           "checkpoint": manager.latest_checkpoint}
+
+
+class _Evals:
+  """Runs the evaluator; writes eval/* summaries and <model_dir>/metrics.jsonl; keeps the best checkpoint apart."""
+
+  def __init__(self, run_dir, state, arch, evaluator, writer, print_fn, start_step):
+    self.run_dir, self.state, self.arch, self.evaluator = run_dir, state, arch, evaluator
+    self.writer, self.print_fn = writer, print_fn
+    self.metric = evaluator.best_metric
+    self.jsonl = os.path.join(run_dir.root, "metrics.jsonl")
+    self.best_json = os.path.join(run_dir.root, "best.json")
+    self.best_manager = tf.train.CheckpointManager(state.checkpoint(), os.path.join(run_dir.root, "best"),
+                                                   max_to_keep=1)
+    self.best = None
+    if os.path.exists(self.best_json):
+      with open(self.best_json) as f:
+        best = json.load(f)
+      if best.get("step", 0) <= start_step:
+        self.best = best
+    self._drop_lines_after(start_step)
+
+  def _drop_lines_after(self, step):
+    """A resumed run re-evaluates the steps after its checkpoint: their old lines go, so no step appears twice."""
+    if not os.path.exists(self.jsonl):
+      return
+    with open(self.jsonl) as f:
+      lines = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+    with open(self.jsonl + ".tmp", "w") as f:
+      f.writelines(lines)
+    os.replace(self.jsonl + ".tmp", self.jsonl)
+
+  def evaluate(self, step):
+    results = {k: float(v) for k, v in self.evaluator(self.state.generator_ema, self.arch, step).items()}
+    with self.writer.as_default(step=step):
+      for k, v in results.items():
+        tf.summary.scalar(f"eval/{k}", v)
+    with open(self.jsonl, "a") as f:
+      f.write(json.dumps({"step": step, **results}, sort_keys=True) + "\n")
+    value = results.get(self.metric)
+    is_best = value is not None and math.isfinite(value) and (self.best is None or value < self.best["value"])
+    if is_best:
+      self.best_manager.save(checkpoint_number=step)
+      self.best = {"metric": self.metric, "value": value, "step": step}
+      with open(self.best_json + ".tmp", "w") as f:
+        json.dump(self.best, f, indent=2)
+      os.replace(self.best_json + ".tmp", self.best_json)
+    shown = " ".join(f"{k} {v:.4g}" for k, v in results.items())
+    self.print_fn(f"eval at step {step}: {shown}{' (best so far)' if is_best else ''}")
+    return results
 
 
 def _write_config(run_dir, writer, start_step):

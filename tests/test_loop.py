@@ -96,3 +96,47 @@ def test_bad_train_config(tiny_config, tmp_path, binding, message):
   with pytest.raises(ConfigError, match=message):
     _train(tmp_path, 2)
   assert not os.path.exists(tmp_path / "run.json")
+
+
+class _FakeEvaluator:
+  """Scores that fall, then rise: the best checkpoint must stay at the minimum."""
+  best_metric = "score"
+
+  def __init__(self):
+    self.calls = []
+
+  def __call__(self, generator, arch, step):
+    self.calls.append(step)
+    return {"score": {2: 5.0, 4: 3.0, 6: 4.0}[step], "other": float(step)}
+
+
+def test_eval_hook_writes_jsonl_and_keeps_the_best_checkpoint(tiny_config, tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  from icr_tf import checkpoints  # pylint: disable=g-import-not-at-top
+  evaluator = _FakeEvaluator()
+  _train(tmp_path, 6, eval_every=2, evaluator=evaluator)
+  assert evaluator.calls == [2, 4, 6]
+  lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [line["step"] for line in lines] == [2, 4, 6] and lines[1]["score"] == 3.0
+  assert json.loads((tmp_path / "best.json").read_text()) == {"metric": "score", "value": 3.0, "step": 4}
+  assert checkpoints.step_of(checkpoints.find_checkpoints(str(tmp_path), "best")[0]) == 4
+  assert checkpoints.step_of(checkpoints.find_checkpoints(str(tmp_path), "latest")[0]) == 6
+  assert "eval/score" in set(_tags(tmp_path).Tags()["tensors"])
+  generator, arch, step = checkpoints.load_generator(str(tmp_path), checkpoints.find_checkpoints(str(tmp_path),
+                                                                                                  "best")[0])
+  assert step == 4 and arch.resolution == 16 and generator.output_shape == (None, 16, 16, 1)
+
+
+def test_checkpoint_lookup_errors(tiny_config, tmp_path):
+  from icr_tf import checkpoints  # pylint: disable=g-import-not-at-top
+  from icr_tf.errors import UserError  # pylint: disable=g-import-not-at-top
+  with pytest.raises(UserError, match="holds no run"):
+    checkpoints.find_checkpoints(str(tmp_path), "latest")
+  _train(tmp_path, 2)
+  with pytest.raises(UserError, match="no best checkpoint"):
+    checkpoints.find_checkpoints(str(tmp_path), "best")
+  with pytest.raises(UserError, match=r"no checkpoint of step 7; it has steps \[2\]"):
+    checkpoints.find_checkpoints(str(tmp_path), "7")
+  with pytest.raises(UserError, match="unknown checkpoint 'newest'"):
+    checkpoints.find_checkpoints(str(tmp_path), "newest")
+  assert checkpoints.find_checkpoints(str(tmp_path), "2") == checkpoints.find_checkpoints(str(tmp_path), "every")

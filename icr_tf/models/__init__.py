@@ -60,6 +60,14 @@ def architecture(family=gin.REQUIRED, resolution=32, channels=3, z_dim=128, num_
                       d_width=family.default_d_width if d_width is None else d_width)
 
 
+def architecture_from_dict(d: dict) -> Architecture:
+  """The inverse of Architecture.to_dict (as written to run.json)."""
+  by_name = {f.name: f for f in FAMILIES}
+  if d.get("family") not in by_name:
+    raise ConfigError(f"unknown model family {d.get('family')!r} in run.json; accepted: {', '.join(by_name)}")
+  return Architecture(**{**d, "family": by_name[d["family"]]})
+
+
 def build_generator(arch: Architecture, name="generator"):
   return arch.family.generator(arch, name=name)
 
