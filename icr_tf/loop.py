@@ -7,12 +7,19 @@ model_dir layout (see WORKSPACE.md):
   summaries/train/             TensorBoard events: every loss and term, logits, grad norms, learning rates,
                                steps/s, fixed-z sample grids, the config as text
   samples/step_<step>.png      fixed-z sample grids of the EMA generator
+  metrics.jsonl, best.json, best/   evaluations, and the best checkpoint by the evaluator's metric (when enabled)
+  .lock                        held by the running trainer: one trainer per model_dir
 """
 
 import dataclasses
+import glob
 import json
 import math
 import os
+import shutil
+import signal
+import tempfile
+import threading
 import time
 
 import gin
@@ -20,9 +27,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from icr_tf import data, images, losses, models, regularizers
+from icr_tf import data, images, losses, models, regularizers, summaries
 from icr_tf.errors import ConfigError, UserError
-from icr_tf.train_step import TrainStep
+from icr_tf.lock import RunLock
+from icr_tf.train_step import NonFiniteError, TrainStep
 
 gin.external_configurable(keras.optimizers.Adam, module="keras.optimizers")
 
@@ -144,22 +152,23 @@ def _format_duration(seconds):
   return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-_SUMMARY_NAMES = {
-    "d_loss": "losses/d_total", "d_adv": "losses/d_adversarial", "g_loss": "losses/g_total",
-    "g_adv": "losses/g_adversarial", "reg_real": "regularizers/real_consistency",
-    "reg_fake": "regularizers/fake_consistency", "reg_zcr_dis": "regularizers/zcr_discriminator",
-    "reg_zcr_gen": "regularizers/zcr_generator", "d_real": "logits/d_real", "d_fake": "logits/d_fake",
-    "d_grad_norm": "grad_norm/discriminator", "g_grad_norm": "grad_norm/generator",
-}
-
-
 def _learning_rate(optimizer):
   lr = optimizer.learning_rate
   return float(lr(optimizer.iterations) if callable(lr) else lr)
 
 
-class NonFiniteError(UserError):
-  """A loss, gradient or weight became NaN or Inf."""
+class CheckpointWriteError(UserError):
+  """A checkpoint could not be written (full disk, lost permissions, ...)."""
+
+
+def is_chief(strategy) -> bool:
+  """True on the one worker that writes checkpoints, summaries and samples (always true without a cluster)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  task_type = getattr(resolver, "task_type", None)
+  if not task_type or task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
 @gin.configurable(denylist=["model_dir", "strategy", "print_fn"])
@@ -182,19 +191,27 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, batch_size=64, seed=
     eval_every:        steps between evaluations (and one at the end); None: no evaluation
     evaluator:         callable(generator, arch, step) -> {metric name: float}, with attribute `best_metric`: the
                        metric (lower is better) by which the best checkpoint is kept in <model_dir>/best
+
+  Everything that can be checked is checked before anything is written. Then the trainer takes the model_dir's lock
+  (one trainer per model_dir), restores the latest checkpoint if any, and trains. SIGINT / SIGTERM stop it after the
+  current call, with a checkpoint (a second signal stops it at once); a non-finite loss, gradient or weight stops it
+  without one, so the newest checkpoint is always finite.
   """
   strategy = strategy or tf.distribute.get_strategy()
   if (eval_every is None) != (evaluator is None):
     raise ConfigError("set both train.eval_every and train.evaluator, or neither")
   for name, value in (("num_steps", num_steps), ("batch_size", batch_size), ("log_every", log_every),
                       ("checkpoint_every", checkpoint_every), ("sample_every", sample_every),
-                      ("eval_every", eval_every or 1)):
-    if not isinstance(value, int) or value < 1:
+                      ("eval_every", eval_every or 1), ("keep_checkpoints", keep_checkpoints),
+                      ("num_samples", num_samples)):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
       raise ConfigError(f"train.{name} must be a positive integer; got {value!r}")
   if batch_size % strategy.num_replicas_in_sync:
     raise ConfigError(f"train.batch_size={batch_size} is not divisible by the {strategy.num_replicas_in_sync} "
                       "replicas of the strategy")
   loss = loss or losses.NonSaturating()
+  if not isinstance(loss, losses.AdversarialLoss):
+    raise ConfigError(f"train.loss must be an adversarial loss such as @Hinge(); got {loss!r}")
   arch = models.architecture()
   source = data.data_source()
   info = data.dataset_info(source)
@@ -203,84 +220,166 @@ def train(model_dir, strategy=None, num_steps=gin.REQUIRED, batch_size=64, seed=
   consistency = regularizers.consistency()
   run_dir = RunDir(model_dir)
   run_dir.check_architecture(arch)
+  chief = is_chief(strategy)
+  run_lock = RunLock(model_dir).acquire() if chief else None
+  try:
+    if run_lock is not None and run_lock.stale_holder:
+      print_fn(f"taking over the lock left by a trainer that is gone: {run_lock.stale_holder}")
+    session = _Session(run_dir, strategy, arch, source, info, loss, consistency, chief, print_fn,
+                       dict(num_steps=num_steps, batch_size=batch_size, seed=seed, g_optimizer=g_optimizer,
+                            d_optimizer=d_optimizer, log_every=log_every, checkpoint_every=checkpoint_every,
+                            sample_every=sample_every, keep_checkpoints=keep_checkpoints, num_samples=num_samples,
+                            eval_every=eval_every, evaluator=evaluator))
+    return session.run()
+  finally:
+    if run_lock is not None:
+      run_lock.release()
 
-  state = build_state(strategy, arch, g_optimizer, d_optimizer, seed)
-  checkpoint = state.checkpoint()
-  manager = tf.train.CheckpointManager(checkpoint, run_dir.checkpoints, max_to_keep=keep_checkpoints,
-                                       step_counter=state.step, checkpoint_interval=None)
-  if manager.latest_checkpoint:
+
+class _Session:
+  """One training session of a run: from its latest checkpoint to the budget (or a stop)."""
+
+  def __init__(self, run_dir, strategy, arch, source, info, loss, consistency, chief, print_fn, cfg):
+    self.run_dir, self.strategy, self.arch, self.source, self.info = run_dir, strategy, arch, source, info
+    self.loss, self.consistency, self.chief, self.print_fn, self.cfg = loss, consistency, chief, print_fn, cfg
+    self.state = build_state(strategy, arch, cfg["g_optimizer"], cfg["d_optimizer"], cfg["seed"])
+    self.manager = self._restore()
+    self.start_step = int(self.state.step.numpy())
+    self.stop_signal = None
+    self._old_handlers = {}
+
+  def _restore(self):
+    # Only the chief writes into model_dir; other workers save (a collective operation) into a scratch folder.
+    directory = self.run_dir.checkpoints if self.chief else tempfile.mkdtemp(prefix="icr_tf_worker_ckpt_")
+    if self.chief:
+      for leftover in glob.glob(os.path.join(directory, "*_temp*")):  # a save cut short by a kill
+        shutil.rmtree(leftover, ignore_errors=True)
+    manager = tf.train.CheckpointManager(self.state.checkpoint(), directory, max_to_keep=self.cfg["keep_checkpoints"],
+                                         step_counter=self.state.step)
+    latest = tf.train.latest_checkpoint(self.run_dir.checkpoints)
+    if latest:
+      try:
+        self.state.checkpoint().restore(latest).assert_existing_objects_matched()
+      except (ValueError, AssertionError, tf.errors.OpError) as e:
+        raise ConfigError(f"the checkpoint {latest} does not fit this architecture "
+                          f"({str(e).splitlines()[0][:200]}); choose another --model_dir") from None
+    return manager
+
+  # ------------------------------------------------------------------ writes
+  def _save_checkpoint(self, step):
+    bad = [m.name for m in (self.state.generator, self.state.discriminator, self.state.generator_ema)
+           if not all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in m.variables)]
+    if bad:
+      raise NonFiniteError(f"the weights of {', '.join(bad)} became non-finite by step {step}; training stopped "
+                           f"without a checkpoint; the newest checkpoint is {self.manager.latest_checkpoint}")
     try:
-      checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    except (ValueError, AssertionError, tf.errors.OpError) as e:
-      raise ConfigError(f"the checkpoint {manager.latest_checkpoint} does not fit this architecture "
-                        f"({str(e).splitlines()[0][:200]}); choose another --model_dir") from None
-  start_step = int(state.step.numpy())
-  run_dir.write_run(arch, source, {"loss": loss.name, "consistency": consistency.name, "batch_size": batch_size})
+      return self.manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as e:
+      for leftover in glob.glob(os.path.join(self.manager.directory, f"ckpt-{step}*_temp*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+      reason = (getattr(e, "message", None) or str(e)).splitlines()[0][:160]
+      raise CheckpointWriteError(f"cannot write the checkpoint of step {step} in {self.manager.directory} "
+                                 f"({reason}); the newest complete checkpoint is {self.manager.latest_checkpoint}: "
+                                 "free space, then run again to resume from it") from None
 
-  trainer = TrainStep(strategy, state, arch, loss, consistency, batch_size, seed)
-  dataset = data.distributed_train_dataset(strategy, source, arch.resolution, arch.channels, batch_size, seed,
-                                           int(state.examples_seen.numpy()))
-  iterator = iter(dataset)
-  writer = tf.summary.create_file_writer(run_dir.summaries)
-  sample_z, sample_labels = sample_inputs(arch, num_samples)
-  examples_per_step = trainer.n_dis * batch_size
-
-  def write_samples(step):
-    grid = images.grid(data.to_uint8(generate(state.generator_ema, arch, sample_z, sample_labels)).numpy(),
-                       rows=arch.num_classes if arch.conditional and arch.num_classes <= num_samples else None)
-    path = images.write_png(os.path.join(run_dir.samples, f"step_{step:07d}.png"), grid)
+  def _write_samples(self, step, writer, sample_z, sample_labels):
+    arch, num = self.arch, self.cfg["num_samples"]
+    grid = images.grid(data.to_uint8(generate(self.state.generator_ema, arch, sample_z, sample_labels)).numpy(),
+                       rows=arch.num_classes if arch.conditional and arch.num_classes <= num else None)
+    path = images.write_png(os.path.join(self.run_dir.samples, f"step_{step:07d}.png"), grid)
     with writer.as_default(step=step):
       tf.summary.image("samples/generator_ema", grid[None], max_outputs=1)
     return path
 
-  evals = _Evals(run_dir, state, arch, evaluator, writer, print_fn, start_step) if evaluator else None
+  def _log(self, step, metrics, rate, writer):
+    num_steps = self.cfg["num_steps"]
+    with writer.as_default(step=step):
+      for k, v in metrics.items():
+        tf.summary.scalar(summaries.scalar_name(k), v)
+      tf.summary.scalar("optimizer/g_learning_rate", _learning_rate(self.state.g_optimizer))
+      tf.summary.scalar("optimizer/d_learning_rate", _learning_rate(self.state.d_optimizer))
+      if math.isfinite(rate):
+        tf.summary.scalar("perf/steps_per_sec", rate)
+    speed = f"{rate:.2f} steps/s | ETA {_format_duration((num_steps - step) / rate)}" if rate > 0 else "warming up"
+    shown = " ".join(f"{k} {metrics[k]:.4g}" for k in ("d_loss", "g_loss", "d_real", "d_fake") if k in metrics)
+    self.print_fn(f"step {step}/{num_steps} ({100.0 * step / num_steps:.1f}%) | {speed} | {shown}")
 
-  print_fn(f"training {arch.family.name} ({consistency.name}, {loss.name}) on {source.name}:{source.split} "
-           f"[{info.num_examples} images] in {model_dir}: step {start_step} -> {num_steps}, batch {batch_size}, "
-           f"{strategy.num_replicas_in_sync} replica(s)")
-  step, sample_path, metrics = start_step, None, {}
-  rate, first = float("nan"), True
-  while step < num_steps:
-    everies = (log_every, checkpoint_every, sample_every) + ((eval_every,) if eval_every else ())
-    events = [num_steps] + [(step // every + 1) * every for every in everies]
-    n = min(events) - step
-    t0 = time.perf_counter()
-    metrics = {k: float(v) for k, v in trainer(iterator, n).items()}
-    elapsed = time.perf_counter() - t0
-    state.examples_seen.assign_add(n * examples_per_step)
-    step += n
-    bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
-    if bad:
-      raise NonFiniteError(f"non-finite {', '.join(bad)} in steps {step - n + 1}-{step}; the last finite checkpoint "
-                           f"is {manager.latest_checkpoint or '(none)'}; lower the learning rate or check the data")
-    if not first:  # the first call includes tracing
-      rate = n / elapsed if math.isnan(rate) else 0.7 * rate + 0.3 * n / elapsed
-    if first:
-      _write_config(run_dir, writer, start_step)
-      first = False
-    if step % log_every == 0 or step == num_steps:
-      with writer.as_default(step=step):
-        for k, v in metrics.items():
-          tf.summary.scalar(_SUMMARY_NAMES.get(k, k), v)
-        tf.summary.scalar("optimizer/g_learning_rate", _learning_rate(state.g_optimizer))
-        tf.summary.scalar("optimizer/d_learning_rate", _learning_rate(state.d_optimizer))
-        if math.isfinite(rate):
-          tf.summary.scalar("perf/steps_per_sec", rate)
-      eta = (num_steps - step) / rate if rate > 0 else float("nan")
-      shown = " ".join(f"{k} {metrics[k]:.4g}" for k in ("d_loss", "g_loss", "d_real", "d_fake") if k in metrics)
-      print_fn(f"step {step}/{num_steps} ({100.0 * step / num_steps:.1f}%) | "
-               f"{rate:.2f} steps/s | ETA {_format_duration(eta)} | {shown}")
-    if step % sample_every == 0 or step == num_steps:
-      sample_path = write_samples(step)
-    if step % checkpoint_every == 0 or step == num_steps:
-      manager.save(checkpoint_number=step)
-    if eval_every and (step % eval_every == 0 or step == num_steps):
-      evals.evaluate(step)
-  writer.flush()
-  if sample_path is None:  # the budget was already reached
-    sample_path = write_samples(step)
-  return {"step": step, "samples": sample_path, "metrics": metrics, "model_dir": model_dir,
-          "checkpoint": manager.latest_checkpoint}
+  # ------------------------------------------------------------------ signals
+  def _on_signal(self, signum, frame):
+    del frame
+    self.stop_signal = signum
+    for sig, handler in self._old_handlers.items():  # a second signal acts at once
+      signal.signal(sig, handler)
+    self.print_fn(f"{signal.Signals(signum).name}: stopping after the current steps, with a checkpoint")
+
+  def _install_signal_handlers(self):
+    if threading.current_thread() is threading.main_thread():
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+
+  def _restore_signal_handlers(self):
+    for sig, handler in self._old_handlers.items():
+      signal.signal(sig, handler)
+
+  # ------------------------------------------------------------------ the loop
+  def run(self):
+    cfg, arch, state = self.cfg, self.arch, self.state
+    num_steps, start_step = cfg["num_steps"], self.start_step
+    if self.chief:
+      self.run_dir.write_run(arch, self.source, {"loss": self.loss.name, "consistency": self.consistency.name,
+                                                 "batch_size": cfg["batch_size"]})
+    trainer = TrainStep(self.strategy, state, arch, self.loss, self.consistency, cfg["batch_size"], cfg["seed"])
+    dataset = data.distributed_train_dataset(self.strategy, self.source, arch.resolution, arch.channels,
+                                             cfg["batch_size"], cfg["seed"], int(state.examples_seen.numpy()))
+    iterator = iter(dataset)
+    writer = (summaries.open_writer(self.run_dir.summaries, start_step) if self.chief
+              else tf.summary.create_noop_writer())
+    sample_z, sample_labels = sample_inputs(arch, cfg["num_samples"])
+    evals = (_Evals(self.run_dir, state, arch, cfg["evaluator"], writer, self.print_fn, start_step)
+             if cfg["evaluator"] and self.chief else None)
+    everies = [cfg["log_every"], cfg["checkpoint_every"], cfg["sample_every"]] + [e for e in [cfg["eval_every"]] if e]
+
+    self.print_fn(f"training {arch.family.name} ({self.consistency.name}, {self.loss.name}) on {self.source.name}:"
+                  f"{self.source.split} [{self.info.num_examples} images] in {self.run_dir.root}: step {start_step} "
+                  f"-> {num_steps}, batch {cfg['batch_size']}, {self.strategy.num_replicas_in_sync} replica(s)")
+    step, sample_path, metrics, saved_step = start_step, None, {}, start_step
+    rate, first = float("nan"), True
+    self._install_signal_handlers()
+    try:
+      while step < num_steps and self.stop_signal is None:
+        n = min([num_steps] + [(step // every + 1) * every for every in everies]) - step
+        t0 = time.perf_counter()
+        try:
+          metrics = trainer(iterator, n)
+        except NonFiniteError as e:
+          raise NonFiniteError(f"{e}; training stopped without a checkpoint; the newest checkpoint is "
+                               f"{self.manager.latest_checkpoint or '(none)'}; lower the learning rate or check "
+                               "the data") from None
+        elapsed = time.perf_counter() - t0
+        step += n
+        if not first:  # the first call includes tracing
+          rate = n / elapsed if math.isnan(rate) else 0.7 * rate + 0.3 * n / elapsed
+        if first and self.chief:
+          _write_config(self.run_dir, writer, start_step)
+        first = False
+        if step % cfg["log_every"] == 0 or step == num_steps:
+          self._log(step, metrics, rate, writer)
+        if self.chief and (step % cfg["sample_every"] == 0 or step == num_steps):
+          sample_path = self._write_samples(step, writer, sample_z, sample_labels)
+        if step % cfg["checkpoint_every"] == 0 or step == num_steps:
+          self._save_checkpoint(step)
+          saved_step = step
+        if evals and (step % cfg["eval_every"] == 0 or step == num_steps):
+          evals.evaluate(step)
+      if self.stop_signal is not None and saved_step != step:
+        self._save_checkpoint(step)
+    finally:
+      self._restore_signal_handlers()
+      writer.flush()
+    if sample_path is None and self.chief:  # the budget was already reached, or a stop came first
+      sample_path = self._write_samples(step, writer, sample_z, sample_labels)
+    return {"step": step, "samples": sample_path, "metrics": metrics, "model_dir": self.run_dir.root,
+            "checkpoint": self.manager.latest_checkpoint, "stopped_by": self.stop_signal}
 
 
 class _Evals:

@@ -15,13 +15,19 @@ than one call per batch (WORKSPACE.md, "One D call or several").
 """
 
 import gin
+import numpy as np
 import tensorflow as tf
 
-from icr_tf import regularizers
+from icr_tf import regularizers, summaries
 from icr_tf.augment import BatchRandom
+from icr_tf.errors import UserError
 from icr_tf.models import call_model
 
 _SUM = tf.distribute.ReduceOp.SUM
+
+
+class NonFiniteError(UserError):
+  """A loss, a regularization term, a gradient or a weight became NaN or Inf."""
 
 
 def _dense(grads):
@@ -189,17 +195,39 @@ class TrainStep:
       ema_var.assign(decay * ema_var + (1.0 - decay) * var)
 
   def _train_loop(self, iterator, num_steps):
+    """Runs up to num_steps steps; stops at the first step with a non-finite metric. Returns (sums of the metrics,
+    steps run, the 1-based number of the bad step or -1, the metrics of the bad step)."""
     self.trace_count += 1  # Python side effect: runs once per trace.
-    totals = {name: tf.constant(0.0) for name in self.metric_names()}
+    names = self.metric_names()
+    totals = {name: tf.constant(0.0) for name in names}
+    bad_metrics = {name: tf.constant(0.0) for name in names}
+    bad_step = tf.constant(-1, tf.int64)
+    done = tf.constant(0, tf.int32)
     for _ in tf.range(num_steps):
       batches = tuple(next(iterator) for _ in range(self.n_dis))
       step = self.state.step.read_value()
       per_replica = self.strategy.run(self.replica_step, args=(batches, step))
       self._update_ema(step)
       self.state.step.assign_add(1)
-      totals = {k: totals[k] + self.strategy.reduce(_SUM, per_replica[k], axis=None) for k in totals}
-    return {k: v / tf.cast(num_steps, tf.float32) for k, v in totals.items()}
+      self.state.examples_seen.assign_add(self.n_dis * self.global_batch_size)
+      metrics = {k: self.strategy.reduce(_SUM, per_replica[k], axis=None) for k in names}
+      totals = {k: totals[k] + metrics[k] for k in names}
+      done += 1
+      if not tf.reduce_all(tf.stack([tf.math.is_finite(metrics[k]) for k in names])):
+        bad_step = step + 1
+        bad_metrics = metrics
+        break
+    return totals, done, bad_step, bad_metrics
 
   def __call__(self, iterator, num_steps: int):
-    """Runs `num_steps` G steps in one tf.function call; returns each metric's mean over them (floats)."""
-    return self._train_fn(iterator, tf.constant(num_steps, tf.int32))
+    """Runs `num_steps` G steps in one tf.function call; returns each metric's mean over them (floats).
+
+    Raises NonFiniteError, naming the step and the terms, at the first step where a loss, a term or a gradient norm
+    is NaN or Inf (the weights are then not to be trusted; nothing is saved by this call).
+    """
+    totals, done, bad_step, bad_metrics = self._train_fn(iterator, tf.constant(num_steps, tf.int32))
+    if int(bad_step) >= 0:
+      terms = [f"{summaries.scalar_name(k)}={float(v):.4g}" for k, v in bad_metrics.items()
+               if not np.isfinite(float(v))]
+      raise NonFiniteError(f"non-finite {', '.join(terms)} at step {int(bad_step)}")
+    return {k: float(v) / int(done) for k, v in totals.items()}

@@ -7,7 +7,7 @@ import gin
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.backend.event_processing import plugin_event_accumulator as event_accumulator
 
 from icr_tf import loop
 from icr_tf.errors import ConfigError

@@ -6,6 +6,8 @@
 Stopped runs resume from their latest checkpoint when started again with the same --model_dir.
 """
 
+import sys
+
 from absl import app, flags
 
 from icr_tf import cli, distribute
@@ -18,16 +20,25 @@ flags.DEFINE_string("strategy", "default", f"One of: {', '.join(distribute.STRAT
 flags.DEFINE_integer("num_cpu_devices", 2, "Logical CPU devices for --strategy=mirrored on a machine without GPUs.")
 flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
 flags.DEFINE_integer("num_steps", None, "Overrides the gin file's train.num_steps.")
+flags.DEFINE_bool("deterministic", False, "Turn on TensorFlow's op determinism: with the same seed, a run and a run "
+                  "stopped and resumed give identical weights (slower).")
 flags.mark_flag_as_required("model_dir")
 
 
 def main(argv):
   del argv
   strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.num_cpu_devices, FLAGS.tpu)
+  if FLAGS.deterministic:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tf.config.experimental.enable_op_determinism()
   from icr_tf import loop  # pylint: disable=g-import-not-at-top  (after the CPU split of make_strategy)
   cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   kwargs = {} if FLAGS.num_steps is None else {"num_steps": FLAGS.num_steps}
   result = loop.train(FLAGS.model_dir, strategy, **kwargs)
+  if result["stopped_by"] is not None:
+    print(f"stopped at step {result['step']} (checkpoint {result['checkpoint']}); run the same command to resume")
+    print(f"samples: {result['samples']}")
+    sys.exit(128 + result["stopped_by"])
   print(f"done: step {result['step']} in {result['model_dir']}")
   print(f"samples: {result['samples']}")
 
