@@ -1,6 +1,7 @@
 """What the binaries share: gin parsing with one-line errors, and running main with a clean exit on user errors."""
 
 import difflib
+import errno
 import inspect
 import os
 import re
@@ -34,6 +35,9 @@ from absl import logging  # noqa: E402
 from icr_tf.errors import UserError, one_line  # noqa: E402
 
 REPO_GIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin")
+
+
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES)
 
 
 def _gin_hint(message) -> str:
@@ -78,4 +82,10 @@ def run(main, argv):
     main(argv)
   except UserError as e:
     sys.stderr.write(f"error: {one_line(e)}\n")
+    sys.exit(2)
+  except OSError as e:
+    if e.errno not in _DISK_ERRNOS:
+      raise
+    sys.stderr.write(f"error: cannot write {e.filename or 'a file'}: {e.strerror}; nothing complete was lost: "
+                     "free space (or fix permissions), then run the same command again\n")
     sys.exit(2)

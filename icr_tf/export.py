@@ -46,7 +46,7 @@ def latents(seed, count, z_dim, truncation=None):
 
 
 class ServingModule(tf.Module):
-  """The generator with its serving signatures; holds the generator's variables (all of them, EMA'd BN stats too)."""
+  """The generator's three serving signatures (see the module docstring), checked requests, and its variables."""
 
   def __init__(self, generator, arch, max_count, truncation):
     super().__init__(name="icr_tf_generator")
@@ -118,6 +118,11 @@ def read_info(saved_model_dir):
     return json.load(f)
 
 
+def _check_truncation(truncation):
+  if truncation is not None and not (isinstance(truncation, (int, float)) and 0 < truncation < math.inf):
+    raise UserError(f"truncation must be a positive number (|z| bound) or none; got {truncation!r}")
+
+
 def _one_checkpoint(model_dir, which):
   if str(which) == "every":
     raise UserError("checkpoint 'every' names several checkpoints; accepted: latest, best, a step number or a path")
@@ -133,8 +138,7 @@ def export(model_dir, checkpoint="latest", ema=True, max_count=256, truncation=N
   """
   if isinstance(max_count, bool) or not isinstance(max_count, int) or max_count < 1:
     raise UserError(f"max_count must be a positive integer; got {max_count!r}")
-  if truncation is not None and not truncation > 0:
-    raise UserError(f"truncation must be a positive number (|z| bound) or none; got {truncation!r}")
+  _check_truncation(truncation)
   path = _one_checkpoint(model_dir, checkpoint)
   export_dir = os.path.join(model_dir, EXPORT)
   info = {"checkpoint": os.path.relpath(os.path.abspath(path), os.path.abspath(model_dir)), "ema": bool(ema),
@@ -240,8 +244,7 @@ def sample_grid(source: Source, output, mode="samples", seed=0, rows=None, colum
   """
   if mode not in MODES:
     raise UserError(f"unknown mode {mode!r}; accepted: {', '.join(MODES)}")
-  if truncation is not None and not truncation > 0:
-    raise UserError(f"truncation must be a positive number (|z| bound) or none; got {truncation!r}")
+  _check_truncation(truncation)
   if source.num_classes:
     classes = list(range(source.num_classes)) if classes is None else list(classes)
     bad = [c for c in classes if not 0 <= c < source.num_classes]

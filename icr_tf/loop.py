@@ -16,6 +16,7 @@ import glob
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -157,6 +158,14 @@ def _learning_rate(optimizer):
   return float(lr(optimizer.iterations) if callable(lr) else lr)
 
 
+def _os_reason(message):
+  """'{{function_node ...}} /path/file.tempstate123; No space left on device [Op:SaveV2]' -> 'No space left on
+  device'."""
+  message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message.splitlines()[0] if message else "")
+  message = re.sub(r"\s*\[Op:\w+\]", "", message)
+  return message.rsplit("; ", 1)[-1][:160]
+
+
 class CheckpointWriteError(UserError):
   """A checkpoint could not be written (full disk, lost permissions, ...)."""
 
@@ -258,11 +267,19 @@ class _Session:
                                          step_counter=self.state.step)
     latest = tf.train.latest_checkpoint(self.run_dir.checkpoints)
     if latest:
+      optimizers = {"G": self.state.g_optimizer, "D": self.state.d_optimizer}
+      configured = {k: opt.learning_rate.numpy() for k, opt in optimizers.items()
+                    if not isinstance(opt._learning_rate, keras.optimizers.schedules.LearningRateSchedule)}  # pylint: disable=protected-access
       try:
         self.state.checkpoint().restore(latest).assert_existing_objects_matched()
       except (ValueError, AssertionError, tf.errors.OpError) as e:
         raise ConfigError(f"the checkpoint {latest} does not fit this architecture "
                           f"({str(e).splitlines()[0][:200]}); choose another --model_dir") from None
+      for k, lr in configured.items():  # the checkpoint holds the learning rate too; the config in effect wins
+        if optimizers[k].learning_rate.numpy() != lr:
+          self.print_fn(f"{k} learning rate: {optimizers[k].learning_rate.numpy():g} in the checkpoint, {lr:g} in "
+                        "the config: using the config")
+          optimizers[k].learning_rate = lr
     return manager
 
   # ------------------------------------------------------------------ writes
@@ -277,7 +294,7 @@ class _Session:
     except (tf.errors.OpError, OSError) as e:
       for leftover in glob.glob(os.path.join(self.manager.directory, f"ckpt-{step}*_temp*")):
         shutil.rmtree(leftover, ignore_errors=True)
-      reason = (getattr(e, "message", None) or str(e)).splitlines()[0][:160]
+      reason = _os_reason(getattr(e, "message", None) or str(e))
       raise CheckpointWriteError(f"cannot write the checkpoint of step {step} in {self.manager.directory} "
                                  f"({reason}); the newest complete checkpoint is {self.manager.latest_checkpoint}: "
                                  "free space, then run again to resume from it") from None

@@ -82,3 +82,21 @@ def test_model_dir_of_another_architecture_is_refused_untouched(trained_dir):
   lines = error_lines(result)
   assert len(lines) == 1 and "another architecture (g_width: 4 there, 8 here)" in lines[0]
   assert snapshot(trained_dir) == before
+
+
+@pytest.mark.parametrize("fault", ["missing", "corrupt"])
+def test_missing_or_corrupt_dataset_files(tmp_path, fault):
+  source = tmp_path / "fashion-mnist"
+  if fault == "corrupt":
+    import shutil  # pylint: disable=g-import-not-at-top
+    shutil.copytree("/usr/share/datasets/fashion-mnist", source)
+    (source / "t10k-images-idx3-ubyte.gz").write_bytes(b"this is not gzip")
+  model_dir = tmp_path / "run"
+  result = run_tool("train.py", *TINY_FLAGS, f"--gin_bindings=data_source.source_dir = '{source}'",
+                    f"--gin_bindings=data_source.data_dir = '{tmp_path / 'tfds'}'", f"--model_dir={model_dir}",
+                    "--num_steps=2")
+  assert result.returncode == 2
+  lines = error_lines(result)
+  expected = "is missing; install Debian's package" if fault == "missing" else "is not readable gzip"
+  assert len(lines) == 1 and expected in lines[0] and "dataset-fashion-mnist" in lines[0], result.stderr[-2000:]
+  assert not model_dir.exists()

@@ -30,7 +30,7 @@ def build_classifier(feature_dim=FEATURE_DIM, num_classes=NUM_CLASSES, seed=0) -
   x = inputs
   for i, width in enumerate((32, 64, 128)):
     x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-    x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
     x = keras.layers.ReLU()(x)
     x = keras.layers.MaxPooling2D(2)(x)
   x = keras.layers.Flatten()(x)

@@ -10,7 +10,8 @@ Two are provided, both SavedModels called as `module(images) -> {name: tensor}` 
                 images at 32x32x1 in [-1, 1] (28x28 padded, as the default run's), features of its penultimate
                 layer [N, 128], logits [N, 10]. For the embedded data, where no Inception weights can be had.
 
-Grayscale images are repeated to three channels for Inception; RGB images are turned to gray for the classifier.
+Images are resized bilinearly (antialiased when shrunk); grayscale ones are repeated to three channels for Inception,
+RGB ones turned to gray for the classifier.
 Each extractor has a fingerprint (a hash of its SavedModel's files) that keys the cached real statistics.
 """
 
@@ -146,7 +147,8 @@ class Extractor:
     elif images.shape[-1] == 3 and channels == 1:
       images = tf.image.rgb_to_grayscale(images)
     if images.shape[1] != size or images.shape[2] != size:
-      images = tf.image.resize(images, [size, size], method="bilinear", antialias=True)
+      # bilinear, as TF-GAN's examples feed Inception; antialiasing only matters (and only costs) when shrinking
+      images = tf.image.resize(images, [size, size], method="bilinear", antialias=images.shape[1] > size)
     return self._raw(tf.clip_by_value(images, -1.0, 1.0))
 
   def __call__(self, images):

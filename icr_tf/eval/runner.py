@@ -1,4 +1,5 @@
-"""Evaluating saved generators: the latest, the best or every checkpoint of a model_dir, or an exported SavedModel.
+"""Evaluating saved generators: the latest, the best or every checkpoint of a model_dir, or an exported SavedModel;
+and baselines that stand in for a generator (real images of a split, or uniform noise) to calibrate the numbers.
 
 An exported SavedModel (<model_dir>/export/<version>/) is sampled through its `from_z` signature: z float32
 [N, z_dim] (and labels int32 [N] for a conditional model) -> {'images_float': float32 [N, R, R, C] in [-1, 1]}.
@@ -9,6 +10,7 @@ Its data source and number of classes come from the run.json two folders up when
 import json
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from icr_tf import checkpoints, data
@@ -90,11 +92,65 @@ def evaluate_saved_model(path, num_classes=None, print_fn=print, **evaluator_kwa
   return [{"step": None, "checkpoint": path, **evaluator.evaluate(sampler)}], evaluator
 
 
+class _RealImages:
+  """A sampler function that ignores z and returns the next len(z) images of a split, in fixed order."""
+
+  def __init__(self, source, resolution, channels):
+    self.batches = iter(data.eval_images(source, resolution, channels, data.dataset_info(source).num_examples, 500))
+    self.buffer = np.zeros([0, resolution, resolution, channels], np.float32)
+
+  def __call__(self, z, labels):
+    del labels
+    n = int(z.shape[0])
+    while len(self.buffer) < n:
+      self.buffer = np.concatenate([self.buffer, next(self.batches)[0].numpy()])
+    out, self.buffer = self.buffer[:n], self.buffer[n:]
+    return tf.constant(out)
+
+
+BASELINES = ("train", "test", "noise")
+
+
+def baseline_sampler(kind, source, resolution, channels, num_samples, seed=0) -> Sampler:
+  """Stands in for a generator: the images of split `kind` ('train', 'test') as the run reads them, or uniform
+  noise in [-1, 1] ('noise')."""
+  if kind == "noise":
+    rng = np.random.default_rng(seed)
+    fn = lambda z, labels: tf.constant(rng.uniform(-1, 1, [int(z.shape[0]), resolution, resolution, channels]),
+                                       tf.float32)
+    return Sampler(fn, 1, 0, resolution, channels)
+  split = source.with_split(kind)
+  available = data.dataset_info(split).num_examples
+  if num_samples > available:
+    raise UserError(f"the {kind} baseline has {available} images, fewer than num_samples={num_samples}")
+  return Sampler(_RealImages(split, resolution, channels), 1, 0, resolution, channels)
+
+
+def evaluate_baseline(model_dir, kind, print_fn=print, **evaluator_kwargs):
+  """Evaluates a baseline at the resolution and against the data of a run. Returns (rows, evaluator)."""
+  if kind not in BASELINES:
+    raise UserError(f"unknown baseline {kind!r}; accepted: {', '.join(BASELINES)}")
+  source = data.DataSource(**checkpoints.run_info(model_dir)["data"])
+  arch = checkpoints.architecture_of(model_dir)
+  evaluator = Evaluator(source=source, print_fn=print_fn, **evaluator_kwargs)
+  sampler = baseline_sampler(kind, source, arch.resolution, arch.channels, evaluator.protocol.num_samples,
+                             evaluator.seed)
+  print_fn(f"evaluating the {kind} baseline")
+  return [{"step": None, "checkpoint": f"baseline:{kind}", **evaluator.evaluate(sampler)}], evaluator
+
+
+def _head(row):
+  if row["step"] is not None:
+    return f"step {row['step']}"
+  return row["checkpoint"] if row["checkpoint"].startswith("baseline:") else "saved_model"
+
+
 def format_table(rows, names) -> str:
-  """Metrics down, checkpoints across: one column per row ('step N' or the SavedModel)."""
-  heads = [f"step {r['step']}" if r["step"] is not None else "saved_model" for r in rows]
+  """Metrics down, checkpoints across: one column per row ('step N', 'saved_model' or 'baseline:<kind>')."""
+  heads = [_head(r) for r in rows]
   width = max(len(n) for n in names) + 2
-  lines = ["metric".ljust(width) + "".join(h.rjust(14) for h in heads)]
+  col = max(14, max(len(h) for h in heads) + 2)
+  lines = ["metric".ljust(width) + "".join(h.rjust(col) for h in heads)]
   for name in names:
-    lines.append(name.ljust(width) + "".join(f"{r[name]:14.4f}" for r in rows))
+    lines.append(name.ljust(width) + "".join(f"{r[name]:{col}.4f}" for r in rows))
   return "\n".join(lines)
