@@ -155,7 +155,7 @@ def _format_duration(seconds):
 
 def _learning_rate(optimizer):
   lr = optimizer.learning_rate
-  return float(lr(optimizer.iterations) if callable(lr) else lr)
+  return float(tf.convert_to_tensor(lr(optimizer.iterations) if callable(lr) else lr))
 
 
 def _os_reason(message):
@@ -393,6 +393,8 @@ class _Session:
     finally:
       self._restore_signal_handlers()
       writer.flush()
+      if not self.chief:
+        shutil.rmtree(self.manager.directory, ignore_errors=True)
     if sample_path is None and self.chief:  # the budget was already reached, or a stop came first
       sample_path = self._write_samples(step, writer, sample_z, sample_labels)
     return {"step": step, "samples": sample_path, "metrics": metrics, "model_dir": self.run_dir.root,

@@ -98,7 +98,8 @@ class TrainStep:
     images = tf.concat([g[0] for g in groups], axis=0)
     labels = tf.concat([g[1] for g in groups], axis=0) if self.arch.conditional else None
     logits = call_model(self.state.discriminator, self.arch, images, labels, training=True)
-    return tf.split(logits, [g[0].shape[0] for g in groups], axis=0)
+    sizes = [g[0].shape[0] if g[0].shape[0] is not None else tf.shape(g[0])[0] for g in groups]
+    return tf.split(logits, sizes, axis=0)
 
   def _grad_norm(self, grads):
     ctx = tf.distribute.get_replica_context()

@@ -40,7 +40,8 @@ def main(argv):
     print(f"samples: {result['samples']}")
     sys.exit(128 + result["stopped_by"])
   print(f"done: step {result['step']} in {result['model_dir']}")
-  print(f"samples: {result['samples']}")
+  if result["samples"]:  # only the chief of a cluster writes them
+    print(f"samples: {result['samples']}")
 
 
 if __name__ == "__main__":
