@@ -16,6 +16,18 @@ def bn(arch, x, labels, name):
   return cbn([x, labels]) if arch.conditional else cbn(x)
 
 
+def image_inputs(arch):
+  """The discriminator's inputs: images [B, R, R, C] (and labels [B])."""
+  return model_inputs(arch, (arch.resolution, arch.resolution, arch.channels), "images")
+
+
+def generator_output(arch, x, z, labels, name):
+  """The generators' last layer, conv3x3 to C channels and tanh, and the model from (z, labels) to it."""
+  x = keras.layers.Conv2D(arch.channels, 3, padding="same", name="conv_out")(x)
+  images = keras.layers.Activation("tanh", dtype="float32")(x)
+  return make_model(arch, z, labels, images, name)
+
+
 def make_model(arch, first, labels, outputs, name):
   inputs = [first, labels] if arch.conditional else first
   return keras.Model(inputs, outputs, name=name)

@@ -14,7 +14,7 @@ import keras
 
 from icr_tf.errors import ConfigError
 from icr_tf.models import layers
-from icr_tf.models.common import bn, model_inputs, make_model, projection_logits
+from icr_tf.models.common import bn, generator_output, image_inputs, make_model, model_inputs, projection_logits
 
 
 def _up_block(arch, x, labels, filters, name):
@@ -69,14 +69,12 @@ class ResNet:
     for i in range(ResNet._num_up(arch)):
       x = _up_block(arch, x, labels, w, f"block{i}")
     x = keras.layers.ReLU()(bn(arch, x, labels, "bn_out"))
-    x = keras.layers.Conv2D(arch.channels, 3, padding="same", name="conv_out")(x)
-    images = keras.layers.Activation("tanh", dtype="float32")(x)
-    return make_model(arch, z, labels, images, name)
+    return generator_output(arch, x, z, labels, name)
 
   @staticmethod
   def discriminator(arch, name="discriminator"):
     w = arch.d_width
-    images, labels = model_inputs(arch, (arch.resolution, arch.resolution, arch.channels), "images")
+    images, labels = image_inputs(arch)
     x = _down_block(images, w, "block0", optimized=True)
     for i in range(1, ResNet._num_up(arch) - 1):
       x = _down_block(x, w, f"block{i}")

@@ -13,7 +13,7 @@ import keras
 
 from icr_tf.errors import ConfigError
 from icr_tf.models import layers
-from icr_tf.models.common import bn, model_inputs, make_model, projection_logits
+from icr_tf.models.common import bn, generator_output, image_inputs, make_model, model_inputs, projection_logits
 
 
 @gin.register
@@ -38,14 +38,12 @@ class SNDCGAN:
     for i, mult in enumerate((4, 2, 1), start=1):
       x = keras.layers.Conv2DTranspose(mult * w, 4, strides=2, padding="same", name=f"deconv{i}")(x)
       x = keras.layers.ReLU()(bn(arch, x, labels, f"bn{i}"))
-    x = keras.layers.Conv2D(arch.channels, 3, padding="same", name="conv_out")(x)
-    images = keras.layers.Activation("tanh", dtype="float32")(x)
-    return make_model(arch, z, labels, images, name)
+    return generator_output(arch, x, z, labels, name)
 
   @staticmethod
   def discriminator(arch, name="discriminator"):
     w = arch.d_width
-    images, labels = model_inputs(arch, (arch.resolution, arch.resolution, arch.channels), "images")
+    images, labels = image_inputs(arch)
     x = images
     plan = ((3, 1, w), (4, 2, w), (3, 1, 2 * w), (4, 2, 2 * w), (3, 1, 4 * w), (4, 2, 4 * w), (3, 1, 8 * w))
     for i, (kernel, stride, filters) in enumerate(plan):
