@@ -165,7 +165,7 @@ def test_saved_model_cli_run_uses_tf_servings_loader(runs, tmp_path):
 
 
 def test_bad_requests_fail_inside_the_graph_and_the_model_keeps_serving(runs):
-  """Through a TF1 session as TF Serving runs one: it does not check fed shapes against the signature, the graph does."""
+  """Through a session as TF Serving runs it: it does not check fed shapes against the signature; the graph does."""
   with tf.compat.v1.Session(graph=tf.Graph()) as sess:
     meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], saved_model(runs["cond"]))
 
@@ -228,7 +228,6 @@ def test_versions_are_added_never_overwritten(runs, tmp_path):
 
 BAD_FLAGS = {
     "max_count": (["--max_count=0"], "max_count must be a positive integer; got 0"),
-    "truncation": (["--truncation=-1"], "truncation must be a positive number (|z| bound) or none; got -1.0"),
     "checkpoint": (["--checkpoint=7"], "has no checkpoint of step 7; it has steps [2]"),
 }
 
@@ -254,5 +253,8 @@ def test_export_library_refusals(runs, tmp_path):
     export.export(str(tmp_path / "nothing"))
   with pytest.raises(UserError, match="max_count must be a positive integer; got True"):
     export.export(runs["uncond"], max_count=True)
+  for bad in (-1.0, 0, float("inf"), float("nan")):
+    with pytest.raises(UserError, match=r"truncation must be a positive number \(\|z\| bound\) or none; got"):
+      export.export(runs["uncond"], truncation=bad)
   assert export.versions(os.path.join(runs["uncond"], "export")) == [1]
 

@@ -1,12 +1,14 @@
 """Seeded latents and interpolation (golden properties), and the sample binary from a checkpoint and from an export."""
 
 import os
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from icr_tf import export, images, loop, models
+from icr_tf.errors import UserError
 from tests.test_export import runs, saved_model  # noqa: F401  (the shared tiny runs and their exports)
 from tests.test_tools import error_lines, run_tool
 
@@ -82,19 +84,36 @@ def test_spherical_interpolation_grid_from_an_export(runs, tmp_path):  # noqa: F
   np.testing.assert_array_equal(grid, images.grid(from_z(z=tf.constant(z))["images"].numpy(), rows=3))
 
 
-BAD_FLAGS = {
-    "class out of range": (["--classes=1,12"], "cond", "classes [12] are not class ids of this model; accepted: 0 to 9"),
-    "one interpolation step": (["--mode=linear", "--columns=1"], "uncond",
-                               "columns must be an integer in [2, 64] for mode linear; got 1"),
+def test_sample_binary_rejects_bad_flags_in_one_line(runs, tmp_path):  # noqa: F811
+  output = tmp_path / "x.png"
+  result = run_tool("sample.py", f"--model_dir={runs['cond']}", f"--output={output}", "--classes=1,12")
+  assert result.returncode == 2
+  lines = error_lines(result)
+  assert len(lines) == 1 and "classes [12] are not class ids of this model; accepted: 0 to 9" in lines[0], \
+      result.stderr[-2000:]
+  assert "Traceback" not in result.stderr and not output.exists()
+
+
+BAD_GRIDS = {
+    "unknown mode": ({"mode": "cubic"}, "unknown mode 'cubic'; accepted: samples, linear, spherical"),
+    "one interpolation step": ({"mode": "linear", "columns": 1}, "columns must be an integer in [2, 64] for mode "
+                               "linear; got 1"),
+    "no rows": ({"rows": 0}, "rows must be an integer in [1, 64] for mode samples; got 0"),
+    "classes of an unconditional model": ({"classes": [1]}, "classes [1] given, but the model is unconditional"),
+    "truncation": ({"truncation": -2.0}, "truncation must be a positive number"),
+    "not a png": ({"output": "grid.jpg"}, "output 'grid.jpg' must be a .png file"),
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_FLAGS))
-def test_sample_binary_rejects_bad_flags_in_one_line(runs, tmp_path, case):  # noqa: F811
-  flags, run, message = BAD_FLAGS[case]
-  output = tmp_path / "x.png"
-  result = run_tool("sample.py", f"--model_dir={runs[run]}", f"--output={output}", *flags)
-  assert result.returncode == 2
-  lines = error_lines(result)
-  assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
-  assert "Traceback" not in result.stderr and not output.exists()
+def test_bad_grids_are_refused_before_anything_is_written(runs, tmp_path):  # noqa: F811
+  source = export.open_source(saved_model=os.path.join(runs["uncond"], "export"))
+  assert (source.z_dim, source.num_classes) == (8, 0)
+  for case, (kwargs, message) in BAD_GRIDS.items():
+    kwargs = {"output": str(tmp_path / "x.png"), **kwargs}
+    with pytest.raises(UserError, match=re.escape(message)):
+      export.sample_grid(source, **kwargs)
+    assert not os.listdir(tmp_path), case
+  with pytest.raises(UserError, match="give either a model_dir"):
+    export.open_source(runs["uncond"], saved_model=os.path.join(runs["uncond"], "export"))
+  with pytest.raises(UserError, match="neither a SavedModel nor a folder of numbered versions"):
+    export.open_source(saved_model=runs["uncond"])
