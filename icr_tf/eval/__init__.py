@@ -11,5 +11,7 @@
 Importing this package registers the gin configurables `Evaluator`, `inception_extractor`, `classifier_extractor`.
 """
 
-from icr_tf.eval.evaluator import Evaluator, Protocol  # noqa: F401
-from icr_tf.eval.features import CLASSIFIER_DIR, classifier_extractor, inception_extractor  # noqa: F401
+from icr_tf.eval.evaluator import Evaluator, Protocol
+from icr_tf.eval.features import CLASSIFIER_DIR, classifier_extractor, inception_extractor
+
+__all__ = ["Evaluator", "Protocol", "CLASSIFIER_DIR", "classifier_extractor", "inception_extractor"]

@@ -182,11 +182,12 @@ class Evaluator:
 
   def __init__(self, extractor=None, split="test", num_samples=10000, num_real=None, kernel_samples=10000,
                metrics=METRICS, is_splits=10, batch_size=250, seed=0, cache_root=None, source=None, print_fn=print):
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
       raise UserError(f"unknown metric(s) {unknown or list(metrics)}; accepted: {', '.join(METRICS)}")
     for name, value in (("num_samples", num_samples), ("kernel_samples", kernel_samples), ("batch_size", batch_size),
-                        ("is_splits", is_splits), ("num_real", num_real or 1)):
+                        ("is_splits", is_splits), ("num_real", 1 if num_real is None else num_real)):
       if not isinstance(value, int) or value < 1:
         raise UserError(f"Evaluator.{name} must be a positive integer; got {value!r}")
     self.protocol = Protocol(split, num_samples, num_real, kernel_samples, is_splits, metrics=tuple(metrics))

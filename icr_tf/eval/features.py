@@ -22,6 +22,7 @@ import os
 
 import gin
 import tensorflow as tf
+import tensorflow_hub as hub
 
 from icr_tf.compat import tfgan
 from icr_tf.errors import UserError
@@ -75,7 +76,6 @@ def _is_handle(path):
 def _resolve(path, spec):
   """A local folder for `path`: the path itself, or a TF-Hub handle resolved (downloaded once) by tensorflow_hub."""
   if _is_handle(path):
-    import tensorflow_hub as hub  # pylint: disable=g-import-not-at-top
     try:
       return hub.resolve(path)
     except Exception as e:  # network or format errors of any kind
@@ -99,7 +99,7 @@ class Extractor:
     self.spec = spec
     self.path = _resolve(path, spec)
     try:
-      self.module = tf.saved_model.load(self.path)
+      self.module = hub.load(self.path)  # tf.saved_model.load, with the tags of a TF1-format Hub module if it is one
     except Exception as e:  # a corrupt or foreign folder fails in many ways
       raise UserError(f"extractor path {path} cannot be loaded as a SavedModel ({type(e).__name__}); accepted: "
                       f"{spec.describe()}") from None

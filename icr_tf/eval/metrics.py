@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.util import deprecation  # pylint: disable=g-direct-tensorflow-import
 
 from icr_tf.compat import tfgan
 from icr_tf.errors import UserError
@@ -65,8 +66,10 @@ def kernel_distance(features1, features2, max_block_size=1000):
   should be in random order (blocks are contiguous).
   """
   n = max(int(np.shape(features1)[0]), int(np.shape(features2)[0]))
-  mean, std = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
-      _tensor(features1, tf.float64), _tensor(features2, tf.float64), max_block_size=kid_block_size(n, max_block_size))
+  with deprecation.silence():  # TF-GAN's map_fn(back_prop=False) warns on every first call
+    mean, std = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
+        _tensor(features1, tf.float64), _tensor(features2, tf.float64),
+        max_block_size=kid_block_size(n, max_block_size))
   return float(mean), float(std)
 
 

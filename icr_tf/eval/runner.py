@@ -71,6 +71,7 @@ def saved_model_sampler(path, num_classes=None) -> Sampler:
 def evaluate_checkpoints(model_dir, which="latest", print_fn=print, **evaluator_kwargs):
   """Evaluates the checkpoints `which` (latest, best, every, a step, a path) of a model_dir, against the run's own
   data. Returns (rows [{'step', 'checkpoint', name: value}], evaluator)."""
+  model_dir = os.path.abspath(model_dir)  # checkpoints.all_checkpoints joins a relative model_dir twice
   paths = checkpoints.find_checkpoints(model_dir, which)
   source = data.DataSource(**checkpoints.run_info(model_dir)["data"])
   evaluator = Evaluator(source=source, print_fn=print_fn, **evaluator_kwargs)
