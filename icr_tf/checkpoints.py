@@ -41,9 +41,11 @@ def step_of(path) -> int:
 
 def all_checkpoints(model_dir):
   """The rolling checkpoints still on disk, oldest first."""
-  state = tf.train.get_checkpoint_state(os.path.join(model_dir, CHECKPOINTS))
-  paths = list(state.all_model_checkpoint_paths) if state else []
-  paths = [p if os.path.isabs(p) else os.path.join(model_dir, CHECKPOINTS, p) for p in paths]
+  directory = os.path.join(model_dir, CHECKPOINTS)
+  state = tf.train.get_checkpoint_state(directory)
+  # The state file holds paths relative to its folder; get_checkpoint_state joins them to `directory` already.
+  paths = [p if os.path.isabs(p) or p.startswith(directory) else os.path.join(directory, p)
+           for p in (state.all_model_checkpoint_paths if state else [])]
   return sorted((p for p in paths if tf.io.gfile.exists(p + ".index")), key=step_of)
 
 

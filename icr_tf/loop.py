@@ -33,6 +33,8 @@ from icr_tf.errors import ConfigError, UserError
 from icr_tf.lock import RunLock
 from icr_tf.train_step import NonFiniteError, TrainStep
 
+import icr_tf.eval  # noqa: E402,F401  (registers the Evaluator and the feature extractors with gin)
+
 gin.external_configurable(keras.optimizers.Adam, module="keras.optimizers")
 
 

@@ -140,3 +140,6 @@ def test_checkpoint_lookup_errors(tiny_config, tmp_path):
   with pytest.raises(UserError, match="unknown checkpoint 'newest'"):
     checkpoints.find_checkpoints(str(tmp_path), "newest")
   assert checkpoints.find_checkpoints(str(tmp_path), "2") == checkpoints.find_checkpoints(str(tmp_path), "every")
+  relative = os.path.relpath(tmp_path)  # the state file's paths must not be joined to the folder twice
+  assert [checkpoints.step_of(p) for p in checkpoints.find_checkpoints(relative, "every")] == [2]
+  assert os.path.exists(checkpoints.find_checkpoints(relative, "2")[0] + ".index")
