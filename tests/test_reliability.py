@@ -45,11 +45,15 @@ class Trainer:
     return [int(line.split()[1].split("/")[0]) for line in list(self.lines) if line.startswith("step ")]
 
   def wait_for_training(self, timeout=120):
+    """Waits for the first step line; False if the trainer ended without training (its budget was reached)."""
     deadline = time.monotonic() + timeout
     while not self.steps_printed():
-      assert self.proc.poll() is None, self.proc.stderr.read()[-3000:]
+      if self.proc.poll() is not None:
+        assert self.proc.returncode == 0, self.proc.stderr.read()[-3000:]
+        return False
       assert time.monotonic() < deadline, "the trainer did not start"
       time.sleep(0.05)
+    return True
 
   def kill(self):
     self.proc.send_signal(signal.SIGKILL)
@@ -74,7 +78,7 @@ def _kill_during_a_checkpoint_write(trainer, ckpt_dir, timeout=60):
 
 def test_killed_again_and_again_then_resumed(tmp_path, fashion_mnist):
   del fashion_mnist
-  model_dir, budget, every = tmp_path / "run", 40, 2
+  model_dir, budget, every = tmp_path / "run", 150, 2
   flags = [f"--num_steps={budget}", "--gin_bindings=train.log_every = 1", f"--gin_bindings=train.checkpoint_every = {every}",
            "--gin_bindings=train.sample_every = 1000", "--gin_bindings=train.keep_checkpoints = 2"]
   rng = random.Random(0)
@@ -82,7 +86,8 @@ def test_killed_again_and_again_then_resumed(tmp_path, fashion_mnist):
   while kills < 5 or mid_write < 1:
     assert len(sessions) < 16, f"{kills} kills, {mid_write} during a checkpoint write"
     trainer = Trainer(model_dir, *flags)
-    trainer.wait_for_training()
+    if not trainer.wait_for_training():
+      break
     if kills % 2 == 1:  # every other kill lands inside a checkpoint write
       killed = _kill_during_a_checkpoint_write(trainer, model_dir / "checkpoints")
       mid_write += killed
@@ -96,6 +101,7 @@ def test_killed_again_and_again_then_resumed(tmp_path, fashion_mnist):
       break
     kills += 1
     sessions.append(trainer)
+  assert kills >= 5 and mid_write >= 1, f"{kills} kills, {mid_write} during a checkpoint write: raise the budget"
   last = Trainer(model_dir, *flags)
   assert last.finish() == 0, last.proc.stderr.read()[-3000:]
   sessions.append(last)
@@ -181,7 +187,7 @@ def test_second_trainer_from_the_binary_gets_one_line(tmp_path, fashion_mnist):
   del fashion_mnist
   first = Trainer(tmp_path, "--num_steps=100000", "--gin_bindings=train.log_every = 1")
   try:
-    first.wait_for_training()
+    assert first.wait_for_training()
     second = run_tool("train.py", *TINY_FLAGS, f"--model_dir={tmp_path}", "--num_steps=4")
     assert second.returncode == 2
     lines = error_lines(second)
@@ -194,7 +200,7 @@ def test_sigterm_stops_with_a_checkpoint(tmp_path, fashion_mnist):
   del fashion_mnist
   trainer = Trainer(tmp_path, "--num_steps=100000", "--gin_bindings=train.log_every = 1",
                     "--gin_bindings=train.checkpoint_every = 1000")
-  trainer.wait_for_training()
+  assert trainer.wait_for_training()
   trainer.proc.send_signal(signal.SIGTERM)
   assert trainer.finish() == 128 + signal.SIGTERM
   stopped = [l for l in trainer.lines if l.startswith("stopped at step ")]
@@ -268,3 +274,15 @@ def test_checkpoint_of_another_architecture_is_refused(tiny_config, tmp_path):
   shutil.copytree(theirs / "checkpoints", ours / "checkpoints")  # run.json says width 4, the checkpoint holds 6
   with pytest.raises(ConfigError, match="does not fit this architecture"):
     loop.train(str(ours), num_steps=4, print_fn=lambda *_: None)
+
+
+@pytest.mark.parametrize("tool", ["eval.py", "export.py", "sample.py"])
+def test_empty_model_dir_for_eval_export_and_sample(tmp_path, tool):
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  args = [f"--model_dir={empty}"] + (["--output=" + str(tmp_path / "s.png")] if tool == "sample.py" else [])
+  result = run_tool(tool, *args)
+  assert result.returncode == 2, result.stderr[-2000:]
+  lines = error_lines(result)
+  assert len(lines) == 1 and f"model_dir {empty} holds no run" in lines[0], result.stderr[-2000:]
+  assert "Traceback" not in result.stderr and os.listdir(empty) == []
