@@ -41,7 +41,7 @@ class TrainStep:
   """Builds the replica step and the many-steps `tf.function` for one run.
 
   Args (gin-bindable ones marked *):
-    strategy, state (a `loop.GanState`), arch, loss (an `AdversarialLoss`), consistency (`regularizers.Consistency`),
+    strategy, state (a `state.GanState`), arch, loss (an `AdversarialLoss`), consistency (`regularizers.Consistency`),
     global_batch_size, seed: given by the loop.
     n_dis*: D updates per G update; each takes its own real batch.
     ema_decay*: decay of the exponential moving average of G's weights (state.generator_ema), which samples,
