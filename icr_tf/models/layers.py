@@ -54,7 +54,7 @@ class SNDense(_SpectralNorm):
   def call(self, inputs, training=None):
     kernel, _ = self.normalized_kernel(bool(training))
     outputs = tf.matmul(inputs, kernel)
-    return outputs + self.bias if self.use_bias else outputs
+    return tf.nn.bias_add(outputs, self.bias) if self.use_bias else outputs
 
   def compute_output_shape(self, input_shape):
     return (*input_shape[:-1], self.units)
@@ -82,7 +82,7 @@ class SNConv2D(_SpectralNorm):
   def call(self, inputs, training=None):
     kernel, _ = self.normalized_kernel(bool(training))
     outputs = tf.nn.conv2d(inputs, kernel, strides=self.strides, padding=self.padding)
-    return outputs + self.bias if self.use_bias else outputs
+    return tf.nn.bias_add(outputs, self.bias) if self.use_bias else outputs
 
   def compute_output_shape(self, input_shape):
     batch, height, width, _ = input_shape
