@@ -54,6 +54,10 @@ class TrainStep:
 
   def __init__(self, strategy, state, arch, loss, consistency, global_batch_size, seed, n_dis=1, ema_decay=0.999,
                ema_start_step=0, grad_norms=True):
+    if not isinstance(n_dis, int) or isinstance(n_dis, bool) or n_dis < 1:
+      raise UserError(f"TrainStep.n_dis must be a positive integer; got {n_dis!r}")
+    if not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
+      raise UserError(f"TrainStep.ema_decay must be in [0, 1); got {ema_decay!r}")
     self.strategy = strategy
     self.state = state
     self.arch = arch

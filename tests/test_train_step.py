@@ -126,3 +126,11 @@ def test_n_dis_and_ema(fashion_mnist):
   trainer0(iterator0, 2)
   for a, b in zip(state0.generator.variables, state0.generator_ema.variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("kwargs", [{"n_dis": 0}, {"n_dis": 1.5}, {"ema_decay": 1.0}, {"ema_decay": -0.1}])
+def test_bad_step_settings_are_refused(kwargs):
+  from icr_tf.errors import UserError  # pylint: disable=g-import-not-at-top
+  with pytest.raises(UserError, match=f"TrainStep.{next(iter(kwargs))} must be"):
+    TrainStep(tf.distribute.get_strategy(), None, _arch(), losses.Hinge(), regularizers.consistency(), 8, 0,
+              **kwargs)
