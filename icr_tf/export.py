@@ -13,6 +13,7 @@ Each version is written to a hidden temporary folder and renamed, so a watching 
 assets.extra/export.json records the checkpoint, step, architecture, max_count and truncation.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -189,6 +190,61 @@ def interpolate(a, b, steps, spherical=False):
   return np.where(sin < 1e-6, linear, slerp).astype(np.float32)
 
 
+def run_of_export(path):
+  """The run.json of the run an export belongs to (<model_dir>/export/<version>/ -> <model_dir>/run.json), or None."""
+  run_json = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), "run.json")
+  if os.path.exists(run_json):
+    with open(run_json) as f:
+      return json.load(f)
+  return None
+
+
+@dataclasses.dataclass
+class FromZ:
+  """The `from_z` signature of a loaded export: fn(z=[N, z_dim] float32[, labels=[N] int32]) -> dict of outputs."""
+  fn: object
+  z_dim: int
+  num_classes: int
+  path: str
+  loaded: object  # keeps the SavedModel's variables alive
+
+
+def load_from_z(saved_model, num_classes=None) -> FromZ:
+  """Loads an export's `from_z` signature: `saved_model` is a version folder, or a folder of versions (the newest).
+
+  The number of classes of a conditional export comes from `num_classes`, else its export.json, else the run.json
+  of its run. Raises UserError for anything else, saying what is accepted.
+  """
+  path = saved_model
+  if not os.path.exists(os.path.join(path, "saved_model.pb")) and versions(path):
+    path = os.path.join(path, str(versions(path)[-1]))
+  if not os.path.exists(os.path.join(path, "saved_model.pb")):
+    raise UserError(f"saved_model {saved_model} is neither a SavedModel nor a folder of numbered versions of one; "
+                    "tools/export.py makes them")
+  try:
+    loaded = tf.saved_model.load(path)
+  except Exception as e:  # a corrupt folder fails in many ways
+    raise UserError(f"saved_model {path} cannot be loaded ({type(e).__name__}); export it again with "
+                    "tools/export.py") from None
+  if "from_z" not in loaded.signatures:
+    raise UserError(f"saved_model {path} has no 'from_z' signature (it has {sorted(loaded.signatures)}); export it "
+                    "with tools/export.py")
+  signature = loaded.signatures["from_z"]
+  inputs = signature.structured_input_signature[1]
+  if "z" not in inputs or inputs["z"].shape.rank != 2 or inputs["z"].shape[1] is None:
+    raise UserError(f"saved_model {path}: its 'from_z' signature takes {sorted(inputs)}; accepted: z float32 "
+                    "[N, z_dim] (and labels int32 [N])")
+  if "labels" not in inputs:
+    num_classes = 0
+  elif not num_classes:
+    run = run_of_export(path) or {}
+    num_classes = (read_info(path).get("architecture") or run.get("architecture") or {}).get("num_classes")
+    if not num_classes:
+      raise UserError(f"saved_model {path} is conditional but its number of classes is unknown (no {INFO}, no "
+                      "run.json two folders up): give --num_classes")
+  return FromZ(signature, int(inputs["z"].shape[1]), num_classes, path, loaded)
+
+
 class Source:
   """Images by z from a run's checkpoint or from an export: uint8 [N, H, W, C] for z [N, z_dim] (and labels [N])."""
 
@@ -213,23 +269,9 @@ def open_source(model_dir=None, checkpoint="latest", saved_model=None, ema=True)
     generator, arch, step = checkpoints.load_generator(model_dir, path, ema=ema)
     fn = lambda z, labels: data.to_uint8(models.call_model(generator, arch, z, labels, training=False))  # noqa: E731
     return Source(f"{path} (step {step}{', EMA' if ema else ''})", arch.z_dim, arch.num_classes, 256, fn)
-  path = saved_model
-  if not os.path.exists(os.path.join(path, "saved_model.pb")) and versions(path):
-    path = os.path.join(path, str(versions(path)[-1]))
-  if not os.path.exists(os.path.join(path, "saved_model.pb")):
-    raise UserError(f"saved_model {saved_model} is neither a SavedModel nor a folder of numbered versions of one")
-  loaded = tf.saved_model.load(path)
-  if "from_z" not in loaded.signatures:
-    raise UserError(f"saved_model {path} has no from_z signature (signatures: {', '.join(loaded.signatures)}); "
-                    "export it with tools/export.py")
-  from_z = loaded.signatures["from_z"]
-  inputs = from_z.structured_input_signature[1]
-  info = read_info(path)
-  num_classes = info.get("architecture", {}).get("num_classes", 0 if "labels" not in inputs else None)
-  if "labels" in inputs and not num_classes:
-    raise UserError(f"saved_model {path} is conditional but has no {INFO} saying its number of classes")
-  fn = lambda z, labels: from_z(z=z, **({} if labels is None else {"labels": labels}))["images"]  # noqa: E731
-  return Source(path, int(inputs["z"].shape[-1]), num_classes, info.get("max_count", 64), fn)
+  model = load_from_z(saved_model)
+  fn = lambda z, labels: model.fn(z=z, **({} if labels is None else {"labels": labels}))["images"]  # noqa: E731
+  return Source(model.path, model.z_dim, model.num_classes, read_info(model.path).get("max_count", 64), fn)
 
 
 MODES = ("samples", "linear", "spherical")

@@ -3,75 +3,39 @@ and baselines that stand in for a generator (real images of a split, or uniform 
 
 An exported SavedModel (<model_dir>/export/<version>/) is sampled through its `from_z` signature: z float32
 [N, z_dim] (and labels int32 [N] for a conditional model) -> {'images_float': float32 [N, R, R, C] in [-1, 1]}.
-Its data source and number of classes come from the run.json two folders up when there is one, else from gin
-(data_source) and the caller.
+Its data source comes from the run.json two folders up when there is one, else from gin (data_source); its number
+of classes as `export.load_from_z` finds it.
 """
-
-import json
-import os
 
 import numpy as np
 import tensorflow as tf
 
-from icr_tf import checkpoints, data
+from icr_tf import checkpoints, data, export
 from icr_tf.errors import UserError
 from icr_tf.eval.evaluator import Evaluator, Sampler
 
-FROM_Z = "from_z"
 IMAGES = "images_float"
 
 
-def _run_of_export(path):
-  """The run.json of <model_dir>/export/<version>/, or None."""
-  run_json = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), "run.json")
-  if os.path.exists(run_json):
-    with open(run_json) as f:
-      return json.load(f)
-  return None
-
-
 def saved_model_sampler(path, num_classes=None) -> Sampler:
-  """A Sampler over the `from_z` signature of the SavedModel at `path`."""
-  accepted = (f"a SavedModel with a '{FROM_Z}' signature taking z float32 [N, z_dim] (and labels int32 [N]) and "
-              f"returning '{IMAGES}'")
-  if not os.path.isdir(path) or not os.path.exists(os.path.join(path, "saved_model.pb")):
-    raise UserError(f"saved_model {path} is not a SavedModel folder; accepted: {accepted} (tools/export.py makes one)")
-  try:
-    loaded = tf.saved_model.load(path)
-  except Exception as e:  # a corrupt folder fails in many ways
-    raise UserError(f"saved_model {path} cannot be loaded ({type(e).__name__}); accepted: {accepted}") from None
-  if FROM_Z not in loaded.signatures:
-    raise UserError(f"saved_model {path} has no '{FROM_Z}' signature (it has {sorted(loaded.signatures)}); "
-                    f"accepted: {accepted}")
-  signature = loaded.signatures[FROM_Z]
-  inputs = signature.structured_input_signature[1]
-  if "z" not in inputs or inputs["z"].shape.rank != 2 or inputs["z"].shape[1] is None:
-    raise UserError(f"saved_model {path}: the '{FROM_Z}' signature takes {sorted(inputs)}; accepted: {accepted}")
-  z_dim = int(inputs["z"].shape[1])
-  conditional = "labels" in inputs
-  if conditional and not num_classes:
-    run = _run_of_export(path)
-    num_classes = run["architecture"]["num_classes"] if run else None
-    if not num_classes:
-      raise UserError(f"saved_model {path} is conditional but its number of classes is unknown (no run.json two "
-                      "folders up): give --num_classes")
+  """A Sampler over the `from_z` signature of the export at `path` (its `images_float` output)."""
+  model = export.load_from_z(path, num_classes)
 
   def fn(z, labels):
     kwargs = {"z": tf.convert_to_tensor(z, tf.float32)}
-    if conditional:
+    if model.num_classes:
       kwargs["labels"] = tf.convert_to_tensor(labels, tf.int32)
-    return signature(**kwargs)[IMAGES]
+    return model.fn(**kwargs)[IMAGES]
 
-  probe = fn(tf.zeros([1, z_dim]), tf.zeros([1], tf.int32) if conditional else None)
-  sampler = Sampler(fn, z_dim, num_classes if conditional else 0, int(probe.shape[1]), int(probe.shape[3]))
-  sampler.loaded = loaded  # keeps the variables alive
+  probe = fn(tf.zeros([1, model.z_dim]), tf.zeros([1], tf.int32) if model.num_classes else None)
+  sampler = Sampler(fn, model.z_dim, model.num_classes, int(probe.shape[1]), int(probe.shape[3]))
+  sampler.loaded = model.loaded  # keeps the variables alive
   return sampler
 
 
 def evaluate_checkpoints(model_dir, which="latest", print_fn=print, **evaluator_kwargs):
   """Evaluates the checkpoints `which` (latest, best, every, a step, a path) of a model_dir, against the run's own
   data. Returns (rows [{'step', 'checkpoint', name: value}], evaluator)."""
-  model_dir = os.path.abspath(model_dir)  # checkpoints.all_checkpoints joins a relative model_dir twice
   paths = checkpoints.find_checkpoints(model_dir, which)
   source = data.DataSource(**checkpoints.run_info(model_dir)["data"])
   evaluator = Evaluator(source=source, print_fn=print_fn, **evaluator_kwargs)
@@ -86,7 +50,7 @@ def evaluate_checkpoints(model_dir, which="latest", print_fn=print, **evaluator_
 def evaluate_saved_model(path, num_classes=None, print_fn=print, **evaluator_kwargs):
   """Evaluates an exported SavedModel. Returns ([{'step': None, 'checkpoint': path, name: value}], evaluator)."""
   sampler = saved_model_sampler(path, num_classes)
-  run = _run_of_export(path)
+  run = export.run_of_export(path)
   source = data.DataSource(**run["data"]) if run else data.data_source()
   evaluator = Evaluator(source=source, print_fn=print_fn, **evaluator_kwargs)
   print_fn(f"evaluating {path}")
